@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "run_backtest"]
 
 
-def run_backtest(*args, **kwargs):  # noqa: ANN002, ANN003 - thin re-export, see backtest.run
+def run_backtest(*args, **kwargs):
     """Re-export of :func:`stratvector.backtest.run` (imported lazily to keep start-up fast)."""
     from stratvector.backtest import run
 

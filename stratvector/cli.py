@@ -99,7 +99,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", help="last date, inclusive, overrides [data] end_date")
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202 - internal helper
+def _load(args: argparse.Namespace):
     from stratvector.config import load_config
 
     cfg = load_config(args.config)

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stratvector.backtest.costs import COMMISSION_MODELS, SLIPPAGE_MODELS, CostModel
-from stratvector.backtest.settings import BacktestSettings, cost_model
+from stratvector.backtest.settings import BacktestSettings, cost_model, split_overrides
 from stratvector.errors import ConfigError, StratVectorError
 from stratvector.strategy.base import Strategy
 from stratvector.strategy.registry import resolve_strategy
@@ -131,19 +131,24 @@ class StrategyConfig(_Section):
         """The strategy instance and backtest settings; ``overrides`` may name either."""
         overrides = dict(overrides or {})
         cls = self.strategy_class()
-        params = {**self.parameters, **{k: v for k, v in overrides.items() if k in cls.params}}
-        rest = {k: v for k, v in overrides.items() if k not in cls.params}
+        param_over, rest = split_overrides(cls.params, overrides, cls.name or cls.__name__)
+        params = {**self.parameters, **param_over}
         try:
             strategy = cls(**params)
         except StratVectorError as exc:
             raise ConfigError(f"{self._where()}[parameters]: {exc}") from exc
+        try:
+            commission = _build_model(self.costs.commission, "commission")
+            slippage = _build_model(self.costs.slippage, "slippage")
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{self._where()}[costs]: {exc}") from exc
         settings = BacktestSettings(
             init_cash=self.backtest.initial_capital,
             position_size=self.risk.position_size,
             lot_size=0.0 if self.backtest.fractional else self.backtest.lot_size,
             size_on=self.backtest.size_on,
-            commission=_build_model(self.costs.commission, "commission"),
-            slippage=_build_model(self.costs.slippage, "slippage"),
+            commission=commission,
+            slippage=slippage,
             stop_loss=self.risk.stop_loss,
             take_profit=self.risk.take_profit,
             trailing_stop=self.risk.trailing_stop,

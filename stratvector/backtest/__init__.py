@@ -10,8 +10,8 @@ from stratvector.backtest.costs import (
     IBKRTiered,
     NoCommission,
     NoSlippage,
-    PerOrderCommission,
     PercentCommission,
+    PerOrderCommission,
     SqrtImpactSlippage,
 )
 from stratvector.backtest.engine import run, simulate, strategy_target

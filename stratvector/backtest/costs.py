@@ -238,9 +238,7 @@ def commission(
     model: CostModel, qty: float, price: float, month_volume: float = 0.0, is_sell: bool = False
 ) -> float:
     """Python entry to :func:`commission_nb` for one fill (used by ibsim and tests)."""
-    return float(
-        commission_nb(model.code, model.params(), abs(qty), price, month_volume, is_sell)
-    )
+    return float(commission_nb(model.code, model.params(), abs(qty), price, month_volume, is_sell))
 
 
 def slipped_price(

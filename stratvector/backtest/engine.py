@@ -12,7 +12,7 @@ import pandas as pd
 from stratvector.backtest.costs import SqrtImpactSlippage
 from stratvector.backtest.nb import simulate_nb
 from stratvector.backtest.result import BacktestResult
-from stratvector.backtest.settings import BacktestSettings
+from stratvector.backtest.settings import BacktestSettings, split_overrides
 from stratvector.data.schema import validate_bars
 from stratvector.errors import StrategyError
 from stratvector.strategy.base import Strategy
@@ -56,8 +56,7 @@ def _strategy_and_settings(
     cls = strategy if isinstance(strategy, type) else type(strategy)
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise StrategyError(f"expected a Strategy, a config or a config path, got {strategy!r}")
-    param_over = {k: v for k, v in overrides.items() if k in cls.params}
-    setting_over = {k: v for k, v in overrides.items() if k not in cls.params}
+    param_over, setting_over = split_overrides(cls.params, overrides, cls.name or cls.__name__)
     if isinstance(strategy, type):
         strategy = strategy(**param_over)
     elif param_over:
@@ -106,7 +105,9 @@ def simulate(
     )
 
 
-def strategy_target(strategy: Strategy, bars: pd.DataFrame, symbol: str = DEFAULT_SYMBOL) -> np.ndarray:
+def strategy_target(
+    strategy: Strategy, bars: pd.DataFrame, symbol: str = DEFAULT_SYMBOL
+) -> np.ndarray:
     """Run ``strategy.target`` and check the contract: aligned, in [-1, 1] or NaN.
 
     Values before position ``warmup - 1`` are masked to NaN: no trade before warmup.
@@ -178,7 +179,9 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     52 weekly, 12 monthly; intraday bars use a 6.5-hour, 252-day year."""
     if len(index) < 2:
         return 252.0
-    step = float(np.median(np.diff(index.asi8))) / 1e9
+    step = (
+        float(np.median(np.diff(index.to_numpy()).astype("timedelta64[ns]").astype(np.int64))) / 1e9
+    )
     day = 86400.0
     if step >= 25 * day:
         return 12.0

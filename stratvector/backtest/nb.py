@@ -79,7 +79,9 @@ def affordable_qty_nb(
     else:
         q = cash / price
         for _ in range(3):
-            q = (cash - commission_nb(comm_code, comm_params, q, price, month_volume, False)) / price
+            q = (
+                cash - commission_nb(comm_code, comm_params, q, price, month_volume, False)
+            ) / price
     q = round_lot_nb(max(q, 0.0), lot_size)
     step = lot_size if lot_size > 0.0 else q * 1e-9
     for _ in range(1000):  # bounded: a few lots at most for the nonlinear models
@@ -182,7 +184,9 @@ def simulate_nb(
                 if abs(qty) <= _EPS * max(1.0, abs(pos[j])):
                     continue
                 side = 1.0 if qty > 0.0 else -1.0
-                px = slipped_price_nb(slip_code, slip_params, ref, abs(qty), side, sigma[t, j], adv[t, j])
+                px = slipped_price_nb(
+                    slip_code, slip_params, ref, abs(qty), side, sigma[t, j], adv[t, j]
+                )
                 if size_on_fill and qty > 0.0:
                     # a buy that opens or adds: capped by cash at the fill price
                     cap = affordable_qty_nb(cash, px, lot_size, comm_code, comm_params, month_vol)
@@ -224,7 +228,9 @@ def simulate_nb(
                     fill_ref = stop_fill_nb(side, stop, o, h, lo)
                 px = np.nan
                 if fill_ref == fill_ref:
-                    px = slipped_price_nb(slip_code, slip_params, fill_ref, abs(p), side, sigma[t, j], adv[t, j])
+                    px = slipped_price_nb(
+                        slip_code, slip_params, fill_ref, abs(p), side, sigma[t, j], adv[t, j]
+                    )
                 elif take_profit > 0.0:
                     limit = entry_px[j] * (1.0 - side * take_profit)
                     fill_ref = limit_fill_nb(side, limit, o, h, lo)
@@ -335,7 +341,9 @@ def _decide_close_orders(
             pend_qty[j] = q
             pend_bar[j] = t
             has_pend[j] = True
-            px = slipped_price_nb(slip_code, slip_params, close_t[j], -q, -1.0, sigma_t[j], adv_t[j])
+            px = slipped_price_nb(
+                slip_code, slip_params, close_t[j], -q, -1.0, sigma_t[j], adv_t[j]
+            )
             avail += -q * px - commission_nb(comm_code, comm_params, -q, px, month_vol, True)
     for j in range(n_sym):
         q = want[j]

@@ -43,7 +43,9 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
         fig.update_layout(title=f"{sym}: price and fills", height=360)
         figs.append((f"price-{sym}", fig))
 
-    eq = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
+    eq = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04
+    )
     eq.add_trace(go.Scatter(x=result.index, y=result.equity, name="strategy"), row=1, col=1)
     eq.add_trace(go.Scatter(x=result.index, y=result.benchmark_equity, name="buy and hold",
                             line={"dash": "dot"}), row=1, col=1)  # fmt: skip
@@ -97,7 +99,8 @@ def write_report(
 
 def _metrics_table(metrics: dict[str, float]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{format_metric(k, v)}</td></tr>" for k, v in metrics.items()
+        f"<tr><th>{html.escape(k)}</th><td>{format_metric(k, v)}</td></tr>"
+        for k, v in metrics.items()
     )
     return f"<table class='metrics'>{rows}</table>"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,6 +70,23 @@ class BacktestSettings:
         if isinstance(changes.get("slippage"), str):
             changes["slippage"] = cost_model(changes["slippage"], "slippage")
         return dataclasses.replace(self, **changes)
+
+
+def split_overrides(
+    param_names: Iterable[str], overrides: dict[str, Any], owner: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``overrides`` into strategy parameters and settings; unknown names are an
+    error that suggests the closest of both."""
+    params = set(param_names)
+    fields = {f.name for f in dataclasses.fields(BacktestSettings)}
+    for key in overrides:
+        if key not in params and key not in fields:
+            allowed = sorted(params) + sorted(fields)
+            raise ConfigError(unknown_key_message(key, allowed, f"{owner} or backtest settings"))
+    return (
+        {k: v for k, v in overrides.items() if k in params},
+        {k: v for k, v in overrides.items() if k not in params},
+    )
 
 
 def cost_model(name: str, kind: Literal["commission", "slippage"], **params: Any) -> CostModel:

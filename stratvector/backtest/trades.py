@@ -79,7 +79,9 @@ def trades_from_orders(
     return frame.sort_values(["entry_time", "symbol"], kind="stable").reset_index(drop=True)
 
 
-def _row(sym: str, tr: _Open, index: pd.DatetimeIndex, exit_bar: int, px: float, is_open: bool) -> dict:
+def _row(
+    sym: str, tr: _Open, index: pd.DatetimeIndex, exit_bar: int, px: float, is_open: bool
+) -> dict:
     if is_open:
         # mark the rest of the position to the last close
         rest = tr.qty_in - tr.qty_out

@@ -23,9 +23,7 @@ def parse_bar_size(bar_size: str) -> pd.Timedelta:
     """Parse ``"1d"``, ``"5min"``, ``"1 hour"``, ``"5 secs"`` into a Timedelta."""
     m = _BAR_SIZE.match(bar_size.lower())
     if not m:
-        raise DataError(
-            f"bar size {bar_size!r} not understood; use e.g. 1d, 1h, 5min, 30s, 1w"
-        )
+        raise DataError(f"bar size {bar_size!r} not understood; use e.g. 1d, 1h, 5min, 30s, 1w")
     n, unit = int(m.group(1)), _UNIT[m.group(2)]
     return pd.Timedelta(seconds=n * _SECONDS[unit])
 

@@ -44,7 +44,10 @@ def validate_bars(
     idx = bars.index
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     out = pd.DataFrame(
-        {c: pd.to_numeric(bars[c], errors="coerce").astype("float64") for c in BAR_COLUMNS},
+        {
+            c: pd.to_numeric(bars[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            for c in BAR_COLUMNS
+        },
         index=idx,
     )
     out.index.name = "time"
@@ -52,18 +55,18 @@ def validate_bars(
     def fail(pos: int, what: str) -> DataError:
         return DataError(f"{_row_label(source, pos, line_offset)}: {what}")
 
-    if idx.hasnans:
-        raise fail(int(np.flatnonzero(idx.isna())[0]), "missing or unparseable timestamp")
     t = idx.asi8
+    bad_time = np.zeros(len(t), dtype=bool)
+    dup_time = np.zeros(len(t), dtype=bool)
     if len(t) > 1:
         d = np.diff(t)
-        bad = np.flatnonzero(d <= 0)
-        if bad.size:
-            p = int(bad[0]) + 1
-            kind = "duplicate timestamp" if d[bad[0]] == 0 else "timestamp not after the previous row"
-            raise fail(p, f"{kind} {idx[p]}")
+        bad_time[1:] = d < 0
+        dup_time[1:] = d == 0
     o, h, lo, c, v = (out[col].to_numpy() for col in BAR_COLUMNS)
     checks: list[tuple[np.ndarray, str]] = [
+        (np.asarray(idx.isna()), "missing or unparseable timestamp"),
+        (dup_time, "duplicate timestamp"),
+        (bad_time & ~np.asarray(idx.isna()), "timestamp not after the previous row"),
         (np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c), "NaN or non-numeric price"),
         (np.isnan(v), "NaN or non-numeric volume"),
         ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "price must be > 0"),
@@ -79,6 +82,6 @@ def validate_bars(
             first_bad, first_msg = int(hits[0]), msg
     if first_msg:
         row = out.iloc[first_bad]
-        vals = " ".join(f"{k}={row[k]!r}" for k in BAR_COLUMNS)
-        raise fail(first_bad, f"{first_msg} ({vals})")
+        vals = " ".join(f"{k}={float(row[k])!r}" for k in BAR_COLUMNS)
+        raise fail(first_bad, f"{first_msg} at {idx[first_bad]} ({vals})")
     return out

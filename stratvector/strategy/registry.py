@@ -57,7 +57,9 @@ def _load_from_file(spec: str, base_dir: Path) -> type[Strategy]:
         raise StrategyError(f"{path}: error while importing: {type(exc).__name__}: {exc}") from exc
     cls = getattr(module, cls_name, None)
     if cls is None:
-        found = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, Strategy)]
+        found = [
+            n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, Strategy)
+        ]
         raise StrategyError(
             f"{path}: no class {cls_name!r}; strategies in the file: {', '.join(found) or 'none'}"
         )

@@ -27,6 +27,9 @@ class FixedTargets(Strategy):
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
         for frame, series in self._tables.values():
-            if frame.index.equals(bars.index) and (frame["close"].to_numpy() == bars["close"].to_numpy()).all():
+            if (
+                frame.index.equals(bars.index)
+                and (frame["close"].to_numpy() == bars["close"].to_numpy()).all()
+            ):
                 return series.rename("target").astype(float)
         raise KeyError("no targets for these bars")

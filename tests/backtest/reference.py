@@ -17,7 +17,9 @@ class RefSettings:
     alloc: float = 1.0
     lot: float = 1.0  # 0 = fractional
     size_on_fill: bool = False
-    commission: tuple = ("none",)  # ("fixed", per_share, min, max_pct) | ("percent", r) | ("per_order", a) | ("tiered",)
+    commission: tuple = (
+        "none",
+    )  # ("fixed", per_share, min, max_pct) | ("percent", r) | ("per_order", a) | ("tiered",)
     slippage: tuple = ("none",)  # ("bps", b) | ("half_spread", s)
     stop_loss: float = 0.0
     take_profit: float = 0.0
@@ -25,7 +27,9 @@ class RefSettings:
     max_drawdown: float = 0.0
 
 
-def ref_commission(model: tuple, qty: float, price: float, month_volume: float, sell: bool) -> float:
+def ref_commission(
+    model: tuple, qty: float, price: float, month_volume: float, sell: bool
+) -> float:
     if qty <= 0:
         return 0.0
     kind = model[0]
@@ -219,7 +223,9 @@ def reference_run(bars: list[dict], targets: list[list[float]], s: RefSettings):
         equity = cash + sum(pos[j] * last[j] for j in range(n_sym) if pos[j])
         equity_curve.append(equity)
         peak_eq = max(peak_eq, equity)
-        if not halted and (equity <= 0 or (s.max_drawdown and equity <= peak_eq * (1 - s.max_drawdown))):
+        if not halted and (
+            equity <= 0 or (s.max_drawdown and equity <= peak_eq * (1 - s.max_drawdown))
+        ):
             halted = True
         wants = {}
         for j in range(n_sym):
@@ -234,7 +240,9 @@ def reference_run(bars: list[dict], targets: list[list[float]], s: RefSettings):
             if s.size_on_fill:
                 pending[j] = (t, tgt)
             else:
-                wants[j] = ref_lots(tgt * s.alloc * max(equity, 0.0) / row[j]["close"], s.lot) - pos[j]
+                wants[j] = (
+                    ref_lots(tgt * s.alloc * max(equity, 0.0) / row[j]["close"], s.lot) - pos[j]
+                )
         if not s.size_on_fill:
             avail = cash
             for j, q in wants.items():

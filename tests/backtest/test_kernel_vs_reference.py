@@ -16,8 +16,8 @@ from stratvector.backtest import (
     IBKRTiered,
     NoCommission,
     NoSlippage,
-    PerOrderCommission,
     PercentCommission,
+    PerOrderCommission,
     simulate,
 )
 from stratvector.data import synthetic_bars
@@ -93,7 +93,10 @@ def test_kernel_matches_reference(
     for df in list(frames.values())[1:]:
         index = index.union(df.index)
     raw = _random_targets(rng, len(index), n_sym, allow_short)
-    tables = {s: (df, pd.Series(raw[:, j], index=index).reindex(df.index)) for j, (s, df) in enumerate(frames.items())}
+    tables = {
+        s: (df, pd.Series(raw[:, j], index=index).reindex(df.index))
+        for j, (s, df) in enumerate(frames.items())
+    }
     stop_loss, take_profit, trailing = stops
     cfg = BacktestSettings(
         init_cash=50_000.0,
@@ -111,7 +114,9 @@ def test_kernel_matches_reference(
 
     masked = np.full((len(index), n_sym), np.nan)
     bars_rows = []
-    months = index.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[M]").astype(int)
+    months = (
+        index.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[M]").astype(int)
+    )
     for t, ts in enumerate(index):
         row = {"_month": int(months[t])}
         for j, (_sym, df) in enumerate(frames.items()):
@@ -149,17 +154,30 @@ def test_kernel_matches_reference(
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(3, 200), warmup=st.integers(1, 30), lot=st.sampled_from([0.0, 1.0]))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(3, 200),
+    warmup=st.integers(1, 30),
+    lot=st.sampled_from([0.0, 1.0]),
+)
 def test_invariants(seed, n, warmup, lot):
     """Equity = cash + positions at every bar; no trade before warmup; costs >= 0."""
     rng = np.random.default_rng(seed)
     frames = _frames(n, 2, seed, gaps=True)
-    tables = {s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index)) for s, df in frames.items()}
+    tables = {
+        s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
+        for s, df in frames.items()
+    }
     cfg = BacktestSettings(lot_size=lot, position_size=0.5, commission=IBKRFixed() if lot else PercentCommission(0.002),
                            slippage=BpsSlippage(3.0), stop_loss=0.03)  # fmt: skip
     r = simulate(FixedTargets(tables, warmup=warmup), frames, cfg)
     last_close = pd.DataFrame(r.close).ffill().fillna(0.0).to_numpy()
-    np.testing.assert_allclose(r.cash + (r.position_values * last_close).sum(axis=1), r.equity_values, rtol=1e-12, atol=1e-6)
+    np.testing.assert_allclose(
+        r.cash + (r.position_values * last_close).sum(axis=1),
+        r.equity_values,
+        rtol=1e-12,
+        atol=1e-6,
+    )
     rec = r.order_records
     assert (rec[:, 5] >= 0).all() and (rec[:, 6] >= -1e-12).all()
     for j, (_s, df) in enumerate(frames.items()):
@@ -179,7 +197,9 @@ def test_invariants(seed, n, warmup, lot):
 def test_zero_cost_buy_and_hold_is_the_price_ratio(seed, n):
     bars = synthetic_bars(n, seed=seed)
     tgt = {"X": (bars, pd.Series(1.0, index=bars.index))}
-    cfg = BacktestSettings(lot_size=0.0, size_on="fill", commission=NoCommission(), init_cash=10_000.0)
+    cfg = BacktestSettings(
+        lot_size=0.0, size_on="fill", commission=NoCommission(), init_cash=10_000.0
+    )
     r = simulate(FixedTargets(tgt), {"X": bars}, cfg)
     expected = bars["close"].iloc[-1] / bars["open"].iloc[1] - 1.0 if n > 1 else 0.0
     assert r.total_return == pytest.approx(expected, rel=1e-12, abs=1e-12)
