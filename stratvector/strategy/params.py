@@ -8,12 +8,15 @@ the UI shows the docs. ``constraints`` like ``"fast < slow"`` relate two paramet
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from stratvector.errors import StrategyError
 
@@ -39,14 +42,21 @@ class Param:
         return type(self.default)
 
     def coerce(self, name: str, value: Any) -> int | float | bool:
-        """Return ``value`` as this parameter's type within bounds, or raise with the rule."""
+        """Return ``value`` as this parameter's type within bounds, or raise with the rule.
+
+        numpy scalars (from ``np.arange`` grids) are accepted; NaN never is.
+        """
         kind = self.kind
+        if isinstance(value, np.generic):
+            value = value.item()
         if kind is bool:
             if not isinstance(value, bool):
                 raise StrategyError(f"parameter {name!r} must be true or false, got {value!r}")
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise StrategyError(f"parameter {name!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise StrategyError(f"parameter {name!r} must be finite, got {value!r}")
         if kind is int:
             if float(value) != int(value):
                 raise StrategyError(f"parameter {name!r} must be a whole number, got {value!r}")
@@ -70,6 +80,8 @@ class Params(Mapping[str, Param]):
     constraints: tuple[str, ...] = ()
 
     def __init__(self, constraints: tuple[str, ...] = (), **specs: Param) -> None:
+        for key, spec in specs.items():
+            spec.coerce(key, spec.default)  # a default outside its own bounds is a bug
         object.__setattr__(self, "_specs", MappingProxyType(dict(specs)))
         object.__setattr__(self, "constraints", tuple(constraints))
         for c in self.constraints:

@@ -24,8 +24,10 @@ def resolve_strategy(spec: str, base_dir: str | Path | None = None) -> type[Stra
     ``spec`` is a built-in name (``momentum``) or ``path/to/file.py:ClassName``, the path
     relative to ``base_dir`` (the config file's folder) when not absolute.
     """
-    if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
+    if ":" in spec and spec.rsplit(":", 1)[0].endswith(".py"):
         return _load_from_file(spec, Path(base_dir) if base_dir else Path.cwd())
+    if spec.endswith(".py"):
+        raise StrategyError(f"strategy {spec!r}: name the class too, as {spec}:ClassName")
     known = builtin_strategies()
     if spec in known:
         return known[spec]
