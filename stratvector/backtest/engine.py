@@ -13,7 +13,7 @@ from stratvector.backtest.costs import SqrtImpactSlippage
 from stratvector.backtest.nb import simulate_nb
 from stratvector.backtest.result import BacktestResult
 from stratvector.backtest.settings import BacktestSettings, split_overrides
-from stratvector.data.schema import validate_bars
+from stratvector.data.schema import index_ns, validate_bars
 from stratvector.errors import StrategyError
 from stratvector.strategy.base import Strategy
 
@@ -170,7 +170,7 @@ def _impact_inputs(
 
 
 def _month_ids(index: pd.DatetimeIndex) -> np.ndarray:
-    months = index.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[M]")
+    months = index_ns(index).view("datetime64[ns]").astype("datetime64[M]")
     return months.astype(np.int64)
 
 
@@ -179,9 +179,7 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     52 weekly, 12 monthly; intraday bars use a 6.5-hour, 252-day year."""
     if len(index) < 2:
         return 252.0
-    step = (
-        float(np.median(np.diff(index.to_numpy()).astype("timedelta64[ns]").astype(np.int64))) / 1e9
-    )
+    step = float(np.median(np.diff(index_ns(index)))) / 1e9
     day = 86400.0
     if step >= 25 * day:
         return 12.0

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stratvector.backtest.settings import BacktestSettings
-from stratvector.backtest.trades import REASON_NAMES, trades_from_orders
+from stratvector.backtest.trades import REASON_NAMES, trade_records, trades_frame
 from stratvector.strategy.base import Strategy
 
 ORDER_COLUMNS = [
@@ -103,9 +103,21 @@ class BacktestResult:
         return frame
 
     @cached_property
+    def trade_records(self) -> np.ndarray:
+        """Trades as a float array (see :mod:`stratvector.backtest.trades`), no pandas."""
+        close = self.close
+        last_close = np.array([_last_valid(close[:, j]) for j in range(close.shape[1])])
+        return trade_records(self.order_records, len(self.symbols), last_close, len(self.index))
+
+    @property
+    def n_trades(self) -> int:
+        """Round-trip trades, counting one still open at the end."""
+        return int(self.trade_records.shape[0])
+
+    @cached_property
     def trades(self) -> pd.DataFrame:
-        last_close = pd.DataFrame(self.close).ffill().to_numpy()[-1]
-        return trades_from_orders(self.order_records, self.index, self.symbols, last_close)
+        """One row per trade: entry/exit time and price, quantity, P&L, costs, reason."""
+        return trades_frame(self.trade_records, self.index, self.symbols)
 
     @cached_property
     def benchmark_equity(self) -> pd.Series:
@@ -144,3 +156,8 @@ class BacktestResult:
     def summary_frame(self) -> pd.DataFrame:
         """Metrics as a one-column DataFrame (for printing)."""
         return pd.DataFrame({"value": pd.Series(self.metrics)})
+
+
+def _last_valid(values: np.ndarray) -> float:
+    ok = np.flatnonzero(~np.isnan(values))
+    return float(values[ok[-1]]) if ok.size else np.nan

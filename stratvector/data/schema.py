@@ -16,6 +16,14 @@ from stratvector.errors import DataError
 BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 
+def index_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """The index as int64 nanoseconds since the epoch (UTC), whatever its resolution.
+
+    Cheap: no Timestamp objects are created (``to_numpy()`` on a tz-aware index would).
+    """
+    return index.as_unit("ns").asi8
+
+
 def _row_label(source: str, pos: int, line_offset: int | None) -> str:
     if line_offset is None:
         return f"{source}: row {pos}"
@@ -26,6 +34,9 @@ def validate_bars(
     bars: pd.DataFrame, source: str = "<bars>", line_offset: int | None = None
 ) -> pd.DataFrame:
     """Check ``bars`` against the schema and return it (float64, UTC index) or raise.
+
+    A frame already in the schema (columns in order, float64, UTC index named ``time``)
+    is returned as is, without a copy; any other is converted into a new frame.
 
     ``line_offset`` maps a 0-based row position to a file line number (2 for a CSV with
     one header line) so errors read ``AAPL.csv:1234: high 10.0 < close 10.5``.
@@ -42,15 +53,27 @@ def validate_bars(
     if not isinstance(bars.index, pd.DatetimeIndex):
         raise DataError(f"{source}: the index must be a DatetimeIndex of bar start times")
     idx = bars.index
-    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    out = pd.DataFrame(
-        {
-            c: pd.to_numeric(bars[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            for c in BAR_COLUMNS
-        },
-        index=idx,
+    conforming = (
+        list(bars.columns) == list(BAR_COLUMNS)
+        and all(dt == np.float64 for dt in bars.dtypes)
+        and str(idx.tz) == "UTC"
+        and idx.name == "time"
     )
-    out.index.name = "time"
+    if conforming:
+        # already in the schema: check it as is and hand back the same frame (no copy)
+        out = bars
+    else:
+        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        out = pd.DataFrame(
+            {
+                c: pd.to_numeric(bars[c], errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+                for c in BAR_COLUMNS
+            },
+            index=idx,
+        )
+        out.index.name = "time"
 
     def fail(pos: int, what: str) -> DataError:
         return DataError(f"{_row_label(source, pos, line_offset)}: {what}")
@@ -62,7 +85,8 @@ def validate_bars(
         d = np.diff(t)
         bad_time[1:] = d < 0
         dup_time[1:] = d == 0
-    o, h, lo, c, v = (out[col].to_numpy() for col in BAR_COLUMNS)
+    values = out.to_numpy()
+    o, h, lo, c, v = (values[:, k] for k in range(len(BAR_COLUMNS)))
     checks: list[tuple[np.ndarray, str]] = [
         (np.asarray(idx.isna()), "missing or unparseable timestamp"),
         (dup_time, "duplicate timestamp"),

@@ -146,3 +146,26 @@ def test_rebalance_band_trades_on_drift_only_past_the_band():
     assert none.n_orders == 1
     # at bar 2 the weight is 0.5 * 1.3 / 1.15 = 0.565 > 0.5 + 0.05: sell back to 0.5
     assert banded.n_orders == 2 and banded.orders["quantity"].iloc[1] < 0
+
+
+def test_trade_table_splits_a_flip_and_marks_the_open_trade():
+    rows = [
+        (100, 100, 100, 100),
+        (100, 100, 100, 100),
+        (110, 110, 110, 110),
+        (120, 120, 120, 120),
+        (130, 130, 130, 130),
+    ]
+    bars = _bars(rows)
+    r = _run(bars, [0.5, -0.5, -0.5, -0.5, -0.5], lot_size=1.0)
+    t = r.trades
+    # bar 0's close: 0.5 * 10_000 / 100 = 50 shares, bought at bar 1's open (100); bar 1's close:
+    # -0.5 -> -50, so one order of -100 at bar 2's open (110) closes the long and opens a short
+    assert list(t["direction"]) == ["long", "short"]
+    first, second = t.iloc[0], t.iloc[1]
+    assert first["quantity"] == 50 and first["pnl"] == pytest.approx(50 * 10)
+    assert first["exit_reason"] == "signal" and not first["is_open"]
+    assert second["is_open"] and pd.isna(second["exit_time"])
+    assert second["exit_price"] == 130.0
+    assert second["pnl"] == pytest.approx(-second["quantity"] * (130 - 110))
+    assert t["pnl"].sum() == pytest.approx(r.final_equity - 10_000.0)

@@ -204,3 +204,26 @@ def test_zero_cost_buy_and_hold_is_the_price_ratio(seed, n):
     expected = bars["close"].iloc[-1] / bars["open"].iloc[1] - 1.0 if n > 1 else 0.0
     assert r.total_return == pytest.approx(expected, rel=1e-12, abs=1e-12)
     assert r.n_orders == (1 if n > 1 else 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 150), lot=st.sampled_from([0.0, 1.0]))
+def test_trade_pnl_adds_up_to_the_equity_change(seed, n, lot):
+    """Every fill belongs to exactly one trade and open trades are marked at the last
+    close, so the trades' net P&L sums to final equity minus the initial cash."""
+    rng = np.random.default_rng(seed)
+    frames = _frames(n, 3, seed, gaps=True)
+    tables = {
+        s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
+        for s, df in frames.items()
+    }
+    cfg = BacktestSettings(lot_size=lot, position_size=0.3, commission=IBKRFixed() if lot else PercentCommission(0.001),
+                           slippage=BpsSlippage(2.0), stop_loss=0.04, take_profit=0.06)  # fmt: skip
+    r = simulate(FixedTargets(tables), frames, cfg)
+    trades = r.trades
+    assert r.n_trades == len(trades)
+    assert trades["pnl"].sum() == pytest.approx(r.final_equity - cfg.init_cash, abs=1e-6)
+    assert trades["commission"].sum() == pytest.approx(r.order_records[:, 5].sum(), abs=1e-9)
+    assert (trades["quantity"] > 0).all() and trades["is_open"].sum() <= 3
+    closed = trades[~trades["is_open"]]
+    assert (closed["exit_time"] >= closed["entry_time"]).all()

@@ -1,0 +1,38 @@
+"""Small SQL helpers shared by the repositories (dialect-specific bits live here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_ignore(
+    session: Session, model: type, values: Mapping[str, Any], conflict: Sequence[str]
+) -> bool:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING``; True if the row was written.
+
+    Race-free: the database decides, not a prior SELECT. Uses ``RETURNING`` to learn
+    whether a row was inserted (driver rowcounts are not reliable for this), so SQLite
+    must be 3.35 or newer.
+    """
+    name = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (
+        dialect_insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*table.primary_key.columns)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
+    """Lock the selected rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update()
+    return stmt

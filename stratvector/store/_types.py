@@ -1,0 +1,119 @@
+"""Column types and value helpers shared by the models and the repositories.
+
+- :class:`UTCDateTime` stores instants as UTC. It refuses naive datetimes (a naive
+  time is ambiguous and is always a bug upstream) and always returns tz-aware UTC,
+  on SQLite (which has no time zone type) as on PostgreSQL (``timestamptz``).
+- :data:`JSONType` is ``JSON`` on SQLite and ``JSONB`` on PostgreSQL.
+- :func:`jsonable` turns numpy scalars, datetimes, paths, sets and non-finite floats
+  into plain JSON values (NaN and +/-inf become ``null``; PostgreSQL's JSONB rejects
+  them and SQLite's JSON functions do too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import PurePath
+from typing import Any
+
+from sqlalchemy import JSON, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utc_now() -> datetime:
+    """The current instant, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+def to_utc(value: datetime, name: str = "time") -> datetime:
+    """Return ``value`` as a tz-aware UTC ``datetime``.
+
+    Accepts ``datetime`` and its subclasses (``pandas.Timestamp``). Raises ``ValueError``
+    for naive values and ``TypeError`` for anything else.
+    """
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp; keeps the import optional
+        value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{name} must be tz-aware (UTC), got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def opt_utc(value: datetime | None, name: str = "time") -> datetime | None:
+    """:func:`to_utc`, passing ``None`` through."""
+    return None if value is None else to_utc(value, name)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in tz-aware and comes out tz-aware UTC on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = to_utc(value)
+        if dialect.name == "sqlite":
+            # SQLite stores text without an offset: store UTC wall time.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def jsonable(value: Any) -> Any:
+    """A deep copy of ``value`` made of dict/list/str/int/float/bool/None only.
+
+    Non-finite floats become ``None``; datetimes become ISO 8601 strings (UTC when
+    tz-aware); numpy scalars and arrays become Python numbers and lists; dataclasses
+    and mappings become dicts with string keys. Raises ``TypeError`` for other objects.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return jsonable(float(value))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    if hasattr(value, "item"):
+        return jsonable(value.item())
+    raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON text for the engine (no NaN, keys sorted for stable hashes)."""
+    return json.dumps(jsonable(value), allow_nan=False, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Alembic revisions of the journal schema, oldest first."""

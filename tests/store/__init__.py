@@ -1,0 +1,1 @@
+"""Tests of the journal (stratvector.store) on SQLite and PostgreSQL."""
