@@ -1,1 +1,63 @@
-"""ibsim."""
+"""ibsim: a stand-in for IB Gateway that speaks the TWS API on loopback.
+
+The unmodified ib_async client (``IB().connectAsync(host, port, clientId)``) connects to
+it as to IB Gateway: handshake and startup sync, contract details and historical bars
+from a bar directory, a live replay of those bars, orders with fills at the backtest's
+prices and costs, the account, and injectable faults. Use it for the demo, for tests and
+for dry runs without an IB login::
+
+    from stratvector.ibsim import IBSim, IBSimConfig
+
+    async with IBSim(IBSimConfig(bars="data/", port=0)) as sim:
+        ...  # connect ib_async to sim.port; drive time with await sim.advance(n)
+
+or from the shell: ``stratvector ibsim --port 4002 --bars DIR --speed 1``.
+
+Time model
+----------
+One clock for the whole server. The bar files are merged into one timeline (the union
+of bar start times); the clock says how many timeline entries are *closed*. Bars are
+revealed whole at their close; there is no intrabar data.
+
+- The clock moves only by :meth:`IBSim.step` / ``await IBSim.advance(n)`` (tests drive it
+  explicitly) or by the replay task at ``speed`` bars per second.
+- When bar t+1 is revealed, in this order: working orders are matched against it
+  (``orders.py``: market orders accepted while bar t was the last closed bar fill at bar
+  t+1's open plus slippage; resting limit/stop/trailing orders fill when the bar's range
+  crosses them, via ``backtest/fills.py``), executions are booked with the configured
+  commission model (``backtest/costs.py``, IBKR fixed by default; slippage none by
+  default); then keepUpToDate historical subscribers get the closed bar as a
+  historicalDataUpdate with a new date, real-time-bar subscribers get it as one
+  realtimeBar, market-data subscribers get its ticks; then positions and account
+  updates are pushed.
+- A keepUpToDate bar list therefore always ends with a closed bar and grows by one
+  closed bar per step (``hasNewBar`` is True). Real IB also keeps the current, still
+  forming bar at the end; ibsim has no intrabar data, so it never sends one. For a bar
+  size coarser than the files', the last bar grows as file bars close, as IB's does.
+- Historical requests return closed bars only, up to ``min(endDateTime, now)`` where
+  now is the close of the last closed bar (``reqCurrentTime`` answers it): never the
+  future.
+- Real-time bars carry the file's bar (IB's are 5 seconds; ibsim replays at whatever
+  size the files hold). ``useRTH`` and ``whatToShow`` are accepted and ignored.
+
+Where ibsim knowingly differs from IB Gateway
+---------------------------------------------
+- No forming bar: keepUpToDate lists end with a closed bar (see above).
+- By default every order works until filled or cancelled: DAY orders expire at the end
+  of their UTC day only with ``expire_day_orders``; ``outsideRth`` is ignored.
+  Supported types: MKT, LMT,
+  STP, STP LMT, TRAIL (amount or percent); others are rejected with error 201.
+- One account; no margin or buying-power checks (account values report a flat 25 %
+  margin for information only). Executions are kept for the whole run, not one day.
+- The IBKR minimum commission applies per execution, as in the backtest.
+- Quotes are the last close on both sides (bid = ask = last).
+- Over ``limits.max_messages_per_second`` a request is answered with error 100 and
+  dropped; the connection stays up.
+- Connectivity "lost" (1100) only pauses the replay and notifies; requests are still
+  served.
+"""
+
+from stratvector.ibsim.config import IBSimConfig, Limits, PacingLimits, cost_model
+from stratvector.ibsim.server import IBSim
+
+__all__ = ["IBSim", "IBSimConfig", "Limits", "PacingLimits", "cost_model"]
