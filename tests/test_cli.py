@@ -45,8 +45,25 @@ def test_backtest_prints_metrics_and_writes_json_and_report(tmp_path, capsys):
 def test_overrides_and_date_range(tmp_path, capsys):
     p = _small(tmp_path)
     out = tmp_path / "a.json"
-    assert main(["backtest", str(p), "--set", "fast=5", "--set", "init_cash=1e6", "--start", "2020-01-01",
-                 "--end", "2020-12-31", "--json", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "backtest",
+                str(p),
+                "--set",
+                "fast=5",
+                "--set",
+                "init_cash=1e6",
+                "--start",
+                "2020-01-01",
+                "--end",
+                "2020-12-31",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     payload = json.loads(out.read_text())
     assert payload["strategy"]["parameters"]["fast"] == 5
     assert payload["metrics"]["final_equity"] > 100_000  # started from 1e6
@@ -122,8 +139,13 @@ def test_check_lookahead_catches_a_peeking_user_strategy(tmp_path, capsys):
 def test_installed_entry_point_runs_the_readme_job(tmp_path):
     exe = Path(sys.executable).with_name("stratvector")
     out = tmp_path / "m.json"
-    proc = subprocess.run([str(exe), "backtest", str(MOMENTUM), "--json", str(out)],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(exe), "backtest", str(MOMENTUM), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "cagr" in proc.stdout
     assert json.loads(out.read_text())["symbols"] == [
@@ -134,6 +156,11 @@ def test_installed_entry_point_runs_the_readme_job(tmp_path):
         "NFLX",
         "NVDA",
     ]
-    bad = subprocess.run([str(exe), "backtest", str(tmp_path / "missing.toml")], capture_output=True, text=True,
-                         timeout=60, check=False)  # fmt: skip
+    bad = subprocess.run(
+        [str(exe), "backtest", str(tmp_path / "missing.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -70,25 +70,57 @@ def simulate(
     settings: BacktestSettings,
 ) -> BacktestResult:
     """Validate bars, compute targets, run the kernel, wrap the arrays in a result."""
+    frames = validated_frames(bars)
+    targets = {sym: strategy_target(strategy, df, sym) for sym, df in frames.items()}
+    return simulate_targets(strategy, frames, targets, settings)
+
+
+def validated_frames(bars: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """One validated frame per symbol (a single frame is symbol ``ASSET``)."""
     frames = {DEFAULT_SYMBOL: bars} if isinstance(bars, pd.DataFrame) else dict(bars)
     if not frames:
         raise StrategyError("no bars given (empty mapping of symbols)")
-    frames = {sym: validate_bars(df, source=f"bars[{sym}]") for sym, df in frames.items()}
-    targets = {sym: strategy_target(strategy, df, sym) for sym, df in frames.items()}
+    return {sym: validate_bars(df, source=f"bars[{sym}]") for sym, df in frames.items()}
+
+
+def simulate_targets(
+    strategy: Strategy,
+    frames: Mapping[str, pd.DataFrame],
+    targets: Mapping[str, np.ndarray],
+    settings: BacktestSettings,
+) -> BacktestResult:
+    """Run the kernel on validated ``frames`` with precomputed, warmup-masked ``targets``
+    (one array per symbol, aligned with its frame). Walk-forward uses this to trade a
+    window with targets computed on the longer history before it."""
     symbols = list(frames)
-    index, ohlc, target = _align(frames, targets, symbols)
+    index, ohlc, target = _align(dict(frames), dict(targets), symbols)
     n_bars, n_sym = target.shape
-    sigma, adv = _impact_inputs(settings, ohlc, n_bars, n_sym)
-    month_id = _month_ids(index) if settings.commission.code == 2 else np.zeros(n_bars, np.int64)
+    sigma, adv = impact_inputs(settings, ohlc, n_bars, n_sym)
+    month_id = month_ids(index) if settings.commission.code == 2 else np.zeros(n_bars, np.int64)
     alloc = np.full(n_sym, settings.position_size)
     cash, equity, pos, orders, _, halt_bar = simulate_nb(
-        ohlc[0], ohlc[1], ohlc[2], ohlc[3], target, alloc, sigma, adv, month_id,
-        settings.init_cash, settings.lot_size, settings.size_on == "fill",
-        settings.commission.code, settings.commission.params(),
-        settings.slippage.code, settings.slippage.params(),
-        settings.stop_loss, settings.take_profit, settings.trailing_stop,
-        settings.max_drawdown, settings.rebalance_band,
-    )  # fmt: skip
+        ohlc[0],
+        ohlc[1],
+        ohlc[2],
+        ohlc[3],
+        target,
+        alloc,
+        sigma,
+        adv,
+        month_id,
+        settings.init_cash,
+        settings.lot_size,
+        settings.size_on == "fill",
+        settings.commission.code,
+        settings.commission.params(),
+        settings.slippage.code,
+        settings.slippage.params(),
+        settings.stop_loss,
+        settings.take_profit,
+        settings.trailing_stop,
+        settings.max_drawdown,
+        settings.rebalance_band,
+    )
     return BacktestResult(
         strategy=strategy,
         settings=settings,
@@ -153,7 +185,7 @@ def _align(
     return index, ohlc, target
 
 
-def _impact_inputs(
+def impact_inputs(
     settings: BacktestSettings, ohlc: np.ndarray, n_bars: int, n_sym: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rolling return volatility and mean volume known before each bar opens."""
@@ -169,7 +201,7 @@ def _impact_inputs(
     return sigma.to_numpy(), adv.to_numpy()
 
 
-def _month_ids(index: pd.DatetimeIndex) -> np.ndarray:
+def month_ids(index: pd.DatetimeIndex) -> np.ndarray:
     months = index_ns(index).view("datetime64[ns]").astype("datetime64[M]")
     return months.astype(np.int64)
 

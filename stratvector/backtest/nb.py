@@ -294,9 +294,23 @@ def simulate_nb(
                 want[j] = round_lot_nb(tgt * alloc[j] * max(equity, 0.0) / c, lot_size) - pos[j]
         if not size_on_fill:
             _decide_close_orders(
-                want, close[t], pos, cash, lot_size, comm_code, comm_params, slip_code,
-                slip_params, sigma[t], adv[t], month_vol, t, pend_qty, pend_bar, has_pend,
-            )  # fmt: skip
+                want,
+                close[t],
+                pos,
+                cash,
+                lot_size,
+                comm_code,
+                comm_params,
+                slip_code,
+                slip_params,
+                sigma[t],
+                adv[t],
+                month_vol,
+                t,
+                pend_qty,
+                pend_bar,
+                has_pend,
+            )
     return cash_out, equity_out, pos_out, rec[:n_rec], n_rec, halt_bar
 
 
@@ -329,9 +343,23 @@ def _update_entry(old, new, qty, px, entry_px, peak_px, j):
 
 @njit(cache=True)
 def _decide_close_orders(
-    want, close_t, pos, cash, lot_size, comm_code, comm_params, slip_code, slip_params,
-    sigma_t, adv_t, month_vol, t, pend_qty, pend_bar, has_pend,
-):  # fmt: skip
+    want,
+    close_t,
+    pos,
+    cash,
+    lot_size,
+    comm_code,
+    comm_params,
+    slip_code,
+    slip_params,
+    sigma_t,
+    adv_t,
+    month_vol,
+    t,
+    pend_qty,
+    pend_bar,
+    has_pend,
+):
     """Turn desired quantity changes into pending orders; buys capped by estimated cash."""
     avail = cash
     n_sym = want.shape[0]

@@ -36,10 +36,24 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
         fig.add_trace(go.Scatter(x=df.index, y=df["close"], name=f"{sym} close", line={"width": 1}))
         o = orders[orders["symbol"] == sym]
         buys, sells = o[o["quantity"] > 0], o[o["quantity"] < 0]
-        fig.add_trace(go.Scatter(x=buys["time"], y=buys["price"], mode="markers", name="buy",
-                                 marker={"symbol": "triangle-up", "size": 9, "color": "#1a9850"}))  # fmt: skip
-        fig.add_trace(go.Scatter(x=sells["time"], y=sells["price"], mode="markers", name="sell",
-                                 marker={"symbol": "triangle-down", "size": 9, "color": "#d73027"}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=buys["time"],
+                y=buys["price"],
+                mode="markers",
+                name="buy",
+                marker={"symbol": "triangle-up", "size": 9, "color": "#1a9850"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=sells["time"],
+                y=sells["price"],
+                mode="markers",
+                name="sell",
+                marker={"symbol": "triangle-down", "size": 9, "color": "#d73027"},
+            )
+        )
         fig.update_layout(title=f"{sym}: price and fills", height=360)
         figs.append((f"price-{sym}", fig))
 
@@ -47,11 +61,21 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04
     )
     eq.add_trace(go.Scatter(x=result.index, y=result.equity, name="strategy"), row=1, col=1)
-    eq.add_trace(go.Scatter(x=result.index, y=result.benchmark_equity, name="buy and hold",
-                            line={"dash": "dot"}), row=1, col=1)  # fmt: skip
+    eq.add_trace(
+        go.Scatter(
+            x=result.index, y=result.benchmark_equity, name="buy and hold", line={"dash": "dot"}
+        ),
+        row=1,
+        col=1,
+    )
     dd = result.equity / result.equity.cummax() - 1.0
-    eq.add_trace(go.Scatter(x=result.index, y=dd, name="drawdown", fill="tozeroy",
-                            line={"color": "#d73027"}), row=2, col=1)  # fmt: skip
+    eq.add_trace(
+        go.Scatter(
+            x=result.index, y=dd, name="drawdown", fill="tozeroy", line={"color": "#d73027"}
+        ),
+        row=2,
+        col=1,
+    )
     eq.update_yaxes(tickformat=".0%", row=2, col=1)
     eq.update_layout(title="Equity against buy-and-hold, and drawdown", height=560)
     figs.append(("equity", eq))
@@ -59,10 +83,18 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
     table = monthly_returns(result.returns)
     months = [c for c in table.columns if c != "year"]
     z = table[months].to_numpy(dtype=float)
-    heat = go.Figure(go.Heatmap(z=z, x=[str(m) for m in months], y=[str(y) for y in table.index],
-                                colorscale="RdYlGn", zmid=0.0,
-                                text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.1%}")(z),
-                                texttemplate="%{text}", hoverongaps=False))  # fmt: skip
+    heat = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(m) for m in months],
+            y=[str(y) for y in table.index],
+            colorscale="RdYlGn",
+            zmid=0.0,
+            text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.1%}")(z),
+            texttemplate="%{text}",
+            hoverongaps=False,
+        )
+    )
     heat.update_layout(title="Monthly returns", height=max(300, 28 * len(table) + 120))
     figs.append(("monthly", heat))
 
@@ -119,9 +151,20 @@ def _trade_table(trades: pd.DataFrame) -> str:
 
 
 _PCT_KEYS = (
-    "return", "cagr", "volatility", "drawdown", "var", "cvar", "exposure", "win_rate",
-    "best", "worst", "alpha", "avg_return", "downside",
-)  # fmt: skip
+    "return",
+    "cagr",
+    "volatility",
+    "drawdown",
+    "var",
+    "cvar",
+    "exposure",
+    "win_rate",
+    "best",
+    "worst",
+    "alpha",
+    "avg_return",
+    "downside",
+)
 
 
 def format_metric(key: str, value: float) -> str:

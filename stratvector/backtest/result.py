@@ -18,9 +18,16 @@ from stratvector.backtest.trades import REASON_NAMES, trade_records, trades_fram
 from stratvector.strategy.base import Strategy
 
 ORDER_COLUMNS = [
-    "signal_time", "time", "symbol", "quantity", "price", "commission", "slippage",
-    "reason", "ref_price",
-]  # fmt: skip
+    "signal_time",
+    "time",
+    "symbol",
+    "quantity",
+    "price",
+    "commission",
+    "slippage",
+    "reason",
+    "ref_price",
+]
 
 
 @dataclass(eq=False)

@@ -15,10 +15,21 @@ from numba import njit
 REASON_NAMES = ("signal", "stop_loss", "take_profit", "trailing_stop", "halt")
 
 TRADE_COLUMNS = [
-    "symbol", "direction", "entry_time", "exit_time", "entry_price", "exit_price",
-    "quantity", "pnl", "return", "commission", "slippage", "exit_reason", "bars_held",
+    "symbol",
+    "direction",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "return",
+    "commission",
+    "slippage",
+    "exit_reason",
+    "bars_held",
     "is_open",
-]  # fmt: skip
+]
 
 # columns of the array trades_nb returns
 _SYM, _DIR, _ENTRY, _EXIT, _QIN, _VIN, _QOUT, _VOUT, _COMM, _SLIP, _REASON, _OPEN = range(12)

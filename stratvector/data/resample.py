@@ -10,12 +10,21 @@ from stratvector.errors import DataError
 
 _BAR_SIZE = re.compile(r"^\s*(\d+)\s*(s|sec|secs|m|min|mins|h|hour|hours|d|day|days|w|week)\s*$")
 _UNIT = {
-    "s": "s", "sec": "s", "secs": "s",
-    "m": "min", "min": "min", "mins": "min",
-    "h": "h", "hour": "h", "hours": "h",
-    "d": "D", "day": "D", "days": "D",
-    "w": "W", "week": "W",
-}  # fmt: skip
+    "s": "s",
+    "sec": "s",
+    "secs": "s",
+    "m": "min",
+    "min": "min",
+    "mins": "min",
+    "h": "h",
+    "hour": "h",
+    "hours": "h",
+    "d": "D",
+    "day": "D",
+    "days": "D",
+    "w": "W",
+    "week": "W",
+}
 _SECONDS = {"s": 1, "min": 60, "h": 3600, "D": 86400, "W": 7 * 86400}
 
 

@@ -98,9 +98,14 @@ class Account:
         return self._month_volume.get((when.year, when.month), 0.0)
 
     def apply_fill(
-        self, inst: Instrument, side: float, qty: float, price: float, commission: float,
+        self,
+        inst: Instrument,
+        side: float,
+        qty: float,
+        price: float,
+        commission: float,
         when: pd.Timestamp,
-    ) -> float | None:  # fmt: skip
+    ) -> float | None:
         """Book a fill of ``qty`` shares (> 0) at ``price``; ``side`` +1 buy, -1 sell.
 
         Returns the realized P&L of the fill, or ``None`` if it only opened or added.

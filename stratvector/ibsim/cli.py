@@ -103,8 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the jitter random generator")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument("--ctl", metavar="COMMAND", default=None,
-                        help="send COMMAND to a running ibsim at --control-port and print the reply")  # fmt: skip
+    parser.add_argument(
+        "--ctl",
+        metavar="COMMAND",
+        default=None,
+        help="send COMMAND to a running ibsim at --control-port and print the reply",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> IBSimConfig:

@@ -26,8 +26,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stratvector.ibsim.control")
 
-COMMANDS = ("status", "step", "drop", "restart", "lost", "restored", "reject", "jitter",
-            "replay", "pause")  # fmt: skip
+COMMANDS = (
+    "status",
+    "step",
+    "drop",
+    "restart",
+    "lost",
+    "restored",
+    "reject",
+    "jitter",
+    "replay",
+    "pause",
+)
 
 
 async def execute(sim: IBSim, line: str, restart_downtime: float = 5.0) -> dict[str, object]:

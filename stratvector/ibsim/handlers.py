@@ -46,9 +46,11 @@ def dispatch(s: Session, r: FieldReader) -> None:
     handler = HANDLERS.get(msg_id)
     if handler is None:
         s.send_error(
-            -1, 321, f"Error validating request.-'{msg_id}' : cause - ibsim does not support "
+            -1,
+            321,
+            f"Error validating request.-'{msg_id}' : cause - ibsim does not support "
             f"message id {msg_id}",
-        )  # fmt: skip
+        )
         return
     if msg_id != rq.START_API and not s.ready:
         s.send_error(-1, 321, f"Error validating request.-'{msg_id}' : cause - startApi first")
@@ -99,8 +101,14 @@ def _ignore(s: Session, r: FieldReader) -> None:
     """Requests that need no answer from a stand-in (log level, news, auto-bind...)."""
 
 
-for _msg_id in (12, 13, 14, rq.REQ_AUTO_OPEN_ORDERS, rq.REQ_MARKET_DATA_TYPE,
-                rq.CANCEL_HEAD_TIMESTAMP):  # fmt: skip
+for _msg_id in (
+    12,
+    13,
+    14,
+    rq.REQ_AUTO_OPEN_ORDERS,
+    rq.REQ_MARKET_DATA_TYPE,
+    rq.CANCEL_HEAD_TIMESTAMP,
+):
     HANDLERS[_msg_id] = _ignore
 
 

@@ -94,8 +94,19 @@ def user_info(req_id: int) -> Msg:
 
 def _contract_block(inst: Instrument, exchange: str) -> Msg:
     """conId..tradingClass as execDetails/position/openOrder carry it (11 fields)."""
-    return [inst.con_id, inst.symbol, "STK", "", 0.0, "", "", exchange, inst.currency,
-            inst.symbol, "NMS"]  # fmt: skip
+    return [
+        inst.con_id,
+        inst.symbol,
+        "STK",
+        "",
+        0.0,
+        "",
+        "",
+        exchange,
+        inst.currency,
+        inst.symbol,
+        "NMS",
+    ]
 
 
 def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
@@ -103,8 +114,21 @@ def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
     msg: Msg = [CONTRACT_DATA]
     if v < 164:
         msg.append(8)
-    msg += [req_id, inst.symbol, "STK", "", 0.0, "", "SMART", inst.currency, inst.symbol,
-            "NMS", "NMS", inst.con_id, 0.01]  # fmt: skip
+    msg += [
+        req_id,
+        inst.symbol,
+        "STK",
+        "",
+        0.0,
+        "",
+        "SMART",
+        inst.currency,
+        inst.symbol,
+        "NMS",
+        "NMS",
+        inst.con_id,
+        0.01,
+    ]
     if v < 164:
         msg.append(1)  # mdSizeMultiplier
     msg += [
@@ -215,14 +239,37 @@ def market_data_type(req_id: int, kind: int) -> Msg:
 def order_status(o: SimOrder) -> Msg:
     """orderStatus (3, no version field): ``orderId, status, filled, remaining,
     avgFillPrice, permId, parentId, lastFillPrice, clientId, whyHeld, mktCapPrice``."""
-    return [ORDER_STATUS, o.order_id, o.status, o.filled, o.remaining, o.avg_fill_price,
-            o.perm_id, o.req.parent_id, o.last_fill_price, o.client_id, o.why_held, 0.0]  # fmt: skip
+    return [
+        ORDER_STATUS,
+        o.order_id,
+        o.status,
+        o.filled,
+        o.remaining,
+        o.avg_fill_price,
+        o.perm_id,
+        o.req.parent_id,
+        o.last_fill_price,
+        o.client_id,
+        o.why_held,
+        0.0,
+    ]
 
 
 def _order_head(o: SimOrder) -> Msg:
     r = o.req
-    return [r.action, r.total_quantity, r.order_type, r.lmt_price, r.aux_price, r.tif,
-            r.oca_group, o.account, r.open_close, r.origin, r.order_ref]  # fmt: skip
+    return [
+        r.action,
+        r.total_quantity,
+        r.order_type,
+        r.lmt_price,
+        r.aux_price,
+        r.tif,
+        r.oca_group,
+        o.account,
+        r.open_close,
+        r.origin,
+        r.order_ref,
+    ]
 
 
 def open_order(v: int, o: SimOrder, what_if: Msg | None = None) -> Msg:
@@ -315,13 +362,15 @@ def open_order(v: int, o: SimOrder, what_if: Msg | None = None) -> Msg:
         None,  # adjustedStopLimitPrice
         None,  # adjustedTrailingAmount
         0,  # adjustableTrailingUnit
-        "", "", "",  # softDollarTier name, value, display name
+        "",
+        "",
+        "",  # softDollarTier name, value, display name
         None,  # cashQty
         False,  # dontUseAutoPriceForHedge
         False,  # isOmsContainer
         False,  # discretionaryUpToLimitPrice
         False,  # usePriceMgmtAlgo
-    ]  # fmt: skip
+    ]
     if v >= 159:
         msg.append(None)  # duration
     if v >= 160:
@@ -338,8 +387,7 @@ def what_if_state(status: str, commission: float, margin: float, equity: float) 
     currency, warning text)."""
     m = str(round(margin, 2))
     e = str(round(equity, 2))
-    return [status, "0", "0", e, m, m, "0", m, m, e, commission, commission, commission,
-            "USD", ""]  # fmt: skip
+    return [status, "0", "0", e, m, m, "0", m, m, e, commission, commission, commission, "USD", ""]
 
 
 def open_order_end() -> Msg:
@@ -363,7 +411,11 @@ def completed_order(v: int, o: SimOrder) -> Msg:
         0,  # shortSaleSlot
         "",  # designatedLocation
         -1,  # exemptCode
-        None, None, None, None, None,  # startingPrice .. stockRangeUpper
+        None,
+        None,
+        None,
+        None,
+        None,  # startingPrice .. stockRangeUpper
         0,  # displaySize
         False,  # sweepToFill
         r.all_or_none,
@@ -379,8 +431,12 @@ def completed_order(v: int, o: SimOrder) -> Msg:
         o.trail_stop,
         r.trailing_percent,
         "",  # comboLegsDescrip
-        0, 0, 0,  # combo legs, order combo legs, routing params
-        None, None, None,  # scale init/subs level size, price increment
+        0,
+        0,
+        0,  # combo legs, order combo legs, routing params
+        None,
+        None,
+        None,  # scale init/subs level size, price increment
         "",  # hedgeType
         "",  # clearingAccount
         "",  # clearingIntent
@@ -407,7 +463,7 @@ def completed_order(v: int, o: SimOrder) -> Msg:
         o.parent_perm_id,
         o.completed_time,
         o.completed_status,
-    ]  # fmt: skip
+    ]
     if v >= 170:
         msg += [None, None, None, None, None]
     return msg
@@ -423,9 +479,25 @@ def completed_orders_end() -> Msg:
 def exec_details(v: int, req_id: int, ex: ExecutionRecord) -> Msg:
     """execDetails (11, no version field); ``pendingPriceRevision`` from v178."""
     msg: Msg = [EXECUTION_DATA, req_id, ex.order_id, *_contract_block(ex.inst, ex.exchange)]
-    msg += [ex.exec_id, ex.time_text, ex.account, ex.exchange, ex.side, ex.shares, ex.price,
-            ex.perm_id, ex.client_id, 0, ex.cum_qty, ex.avg_price, ex.order_ref, "", None,
-            "", ex.liquidity]  # fmt: skip
+    msg += [
+        ex.exec_id,
+        ex.time_text,
+        ex.account,
+        ex.exchange,
+        ex.side,
+        ex.shares,
+        ex.price,
+        ex.perm_id,
+        ex.client_id,
+        0,
+        ex.cum_qty,
+        ex.avg_price,
+        ex.order_ref,
+        "",
+        None,
+        "",
+        ex.liquidity,
+    ]
     if v >= 178:
         msg.append(False)
     return msg
@@ -439,8 +511,16 @@ def commission_report(ex: ExecutionRecord) -> Msg:
     """commissionReport (59): exactly 8 fields; realized P&L is TWS's unset value on a fill
     that only opens a position."""
     realized = UNSET_DOUBLE_TEXT if ex.realized_pnl is None else ex.realized_pnl
-    return [COMMISSION_REPORT, 1, ex.exec_id, ex.commission, ex.currency, realized,
-            UNSET_DOUBLE_TEXT, ""]  # fmt: skip
+    return [
+        COMMISSION_REPORT,
+        1,
+        ex.exec_id,
+        ex.commission,
+        ex.currency,
+        realized,
+        UNSET_DOUBLE_TEXT,
+        "",
+    ]
 
 
 # --- account -----------------------------------------------------------------------------
@@ -448,8 +528,14 @@ def commission_report(ex: ExecutionRecord) -> Msg:
 
 def position(account: str, p: PositionView) -> Msg:
     """position (61, version 3): exactly 16 fields."""
-    return [POSITION_DATA, 3, account, *_contract_block(p.inst, p.inst.primary_exchange),
-            p.qty, p.avg_cost]  # fmt: skip
+    return [
+        POSITION_DATA,
+        3,
+        account,
+        *_contract_block(p.inst, p.inst.primary_exchange),
+        p.qty,
+        p.avg_cost,
+    ]
 
 
 def position_end() -> Msg:
@@ -459,9 +545,28 @@ def position_end() -> Msg:
 def portfolio_value(account: str, p: PositionView) -> Msg:
     """updatePortfolio (7, version 8): exactly 20 fields."""
     i = p.inst
-    return [PORTFOLIO_VALUE, 8, i.con_id, i.symbol, "STK", "", 0.0, "", "",
-            i.primary_exchange, i.currency, i.symbol, "NMS", p.qty, p.market_price,
-            p.market_value, p.avg_cost, p.unrealized_pnl, p.realized_pnl, account]  # fmt: skip
+    return [
+        PORTFOLIO_VALUE,
+        8,
+        i.con_id,
+        i.symbol,
+        "STK",
+        "",
+        0.0,
+        "",
+        "",
+        i.primary_exchange,
+        i.currency,
+        i.symbol,
+        "NMS",
+        p.qty,
+        p.market_price,
+        p.market_value,
+        p.avg_cost,
+        p.unrealized_pnl,
+        p.realized_pnl,
+        account,
+    ]
 
 
 def account_value(key: str, value: str, currency: str, account: str) -> Msg:

@@ -208,8 +208,12 @@ class Session:
         if version < max(vmin, MIN_SERVER_VERSION):
             log.warning(
                 "conn %d: client versions %d..%d and server %d..%d do not overlap",
-                self.conn_id, vmin, vmax, MIN_SERVER_VERSION, cfg.server_version,
-            )  # fmt: skip
+                self.conn_id,
+                vmin,
+                vmax,
+                MIN_SERVER_VERSION,
+                cfg.server_version,
+            )
             return False
         self.version = version
         self._transcript("hs-in", [body.decode("ascii", errors="replace")])
@@ -298,8 +302,11 @@ class Session:
             self._write_now(frame)
             return
         if len(self._queue) >= self.ctx.config.limits.max_queued_messages:
-            log.warning("conn %d: client too slow (%d messages queued); closing",
-                        self.conn_id, len(self._queue))  # fmt: skip
+            log.warning(
+                "conn %d: client too slow (%d messages queued); closing",
+                self.conn_id,
+                len(self._queue),
+            )
             self.close()
             return
         due = max(self._last_due, loop.time() + delay)

@@ -56,17 +56,37 @@ class DriftReportRecord:
 
 def _risk(r: RiskReport) -> RiskReportRecord:
     return RiskReportRecord(
-        r.id, r.as_of, r.kind, r.method, r.strategy, r.confidence, r.horizon_days, r.var,
-        r.cvar, r.var_amount, r.cvar_amount, r.portfolio_value, r.breached, r.details,
+        r.id,
+        r.as_of,
+        r.kind,
+        r.method,
+        r.strategy,
+        r.confidence,
+        r.horizon_days,
+        r.var,
+        r.cvar,
+        r.var_amount,
+        r.cvar_amount,
+        r.portfolio_value,
+        r.breached,
+        r.details,
         r.created_at,
-    )  # fmt: skip
+    )
 
 
 def _drift(d: DriftReport) -> DriftReportRecord:
     return DriftReportRecord(
-        d.id, d.as_of, d.strategy, d.score, d.alert, d.window_start, d.window_end,
-        d.detectors, d.details, d.created_at,
-    )  # fmt: skip
+        d.id,
+        d.as_of,
+        d.strategy,
+        d.score,
+        d.alert,
+        d.window_start,
+        d.window_end,
+        d.detectors,
+        d.details,
+        d.created_at,
+    )
 
 
 def _num(value: float | None, name: str) -> float | None:

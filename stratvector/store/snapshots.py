@@ -82,10 +82,19 @@ def _pos_record(p: PositionSnapshot) -> PositionSnapshotRecord:
 
 def _acct_record(a: AccountSnapshot) -> AccountSnapshotRecord:
     return AccountSnapshotRecord(
-        a.id, a.taken_at, a.account, a.currency, a.net_liquidation, a.total_cash,
-        a.buying_power, a.gross_position_value, a.maintenance_margin, a.unrealized_pnl,
-        a.realized_pnl, a.tags,
-    )  # fmt: skip
+        a.id,
+        a.taken_at,
+        a.account,
+        a.currency,
+        a.net_liquidation,
+        a.total_cash,
+        a.buying_power,
+        a.gross_position_value,
+        a.maintenance_margin,
+        a.unrealized_pnl,
+        a.realized_pnl,
+        a.tags,
+    )
 
 
 def _line(item: PositionLine | Mapping[str, Any], index: int) -> PositionSnapshotLine:

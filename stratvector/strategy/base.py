@@ -10,6 +10,7 @@ bars each time a bar closes and acts on the last value. Nothing else decides tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +43,22 @@ class Strategy:
     def target(self, bars: pd.DataFrame) -> pd.Series:
         """Target exposure per bar, in [-1, 1] or NaN; must be causal."""
         raise NotImplementedError(f"{type(self).__name__} must implement target(bars)")
+
+    @classmethod
+    def target_batch(
+        cls, bars: pd.DataFrame, param_sets: Sequence[Mapping[str, Any]]
+    ) -> np.ndarray:
+        """Targets of many parameter sets at once, shape ``(len(param_sets), len(bars))``.
+
+        Row i must equal ``cls(**param_sets[i]).target(bars)``; parameter sweeps call
+        this instead of ``target``. The default loops over ``target``; a strategy may
+        override it to share work between sets (e.g. one indicator per distinct window).
+        The plain ``target`` stays the reference, and tests compare the two.
+        """
+        out = np.empty((len(param_sets), len(bars)))
+        for i, values in enumerate(param_sets):
+            out[i] = cls(**values).target(bars).to_numpy(dtype=np.float64)
+        return out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

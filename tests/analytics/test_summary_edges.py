@@ -20,12 +20,34 @@ def test_keys_are_the_documented_constant() -> None:
     assert tuple(s) == A.SUMMARY_KEYS
     assert all(type(v) is float for v in s.values())
     required = {
-        "total_return", "cagr", "annual_volatility", "sharpe", "sortino", "calmar",
-        "max_drawdown", "max_drawdown_duration", "var_95", "cvar_95", "var_99", "cvar_99",
-        "parametric_var_95", "cornish_fisher_var_95", "alpha", "beta", "omega", "tail_ratio",
-        "stability", "skew", "kurtosis", "best_period", "worst_period", "downside_risk",
-        "avg_return", "win_rate_periods", "n_periods",
-    }  # fmt: skip
+        "total_return",
+        "cagr",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "max_drawdown_duration",
+        "var_95",
+        "cvar_95",
+        "var_99",
+        "cvar_99",
+        "parametric_var_95",
+        "cornish_fisher_var_95",
+        "alpha",
+        "beta",
+        "omega",
+        "tail_ratio",
+        "stability",
+        "skew",
+        "kurtosis",
+        "best_period",
+        "worst_period",
+        "downside_risk",
+        "avg_return",
+        "win_rate_periods",
+        "n_periods",
+    }
     assert required <= set(A.SUMMARY_KEYS)
 
 
@@ -57,11 +79,22 @@ def test_empty_input_gives_nan_everywhere(values: object) -> None:
 def test_single_value() -> None:
     s = _quiet_summary([0.01])
     expected = {
-        "total_return": 0.01, "cagr": 1.01**252 - 1, "max_drawdown": 0.0,
-        "max_drawdown_duration": 0.0, "var_95": -0.01, "cvar_95": -0.01, "var_99": -0.01,
-        "cvar_99": -0.01, "tail_ratio": 1.0, "best_period": 0.01, "worst_period": 0.01,
-        "downside_risk": 0.0, "avg_return": 0.01, "win_rate_periods": 1.0, "n_periods": 1.0,
-    }  # fmt: skip
+        "total_return": 0.01,
+        "cagr": 1.01**252 - 1,
+        "max_drawdown": 0.0,
+        "max_drawdown_duration": 0.0,
+        "var_95": -0.01,
+        "cvar_95": -0.01,
+        "var_99": -0.01,
+        "cvar_99": -0.01,
+        "tail_ratio": 1.0,
+        "best_period": 0.01,
+        "worst_period": 0.01,
+        "downside_risk": 0.0,
+        "avg_return": 0.01,
+        "win_rate_periods": 1.0,
+        "n_periods": 1.0,
+    }
     for key, value in expected.items():
         assert s[key] == pytest.approx(value, rel=1e-12), key
     undefined = set(A.SUMMARY_KEYS) - set(expected)

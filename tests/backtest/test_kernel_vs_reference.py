@@ -168,8 +168,13 @@ def test_invariants(seed, n, warmup, lot):
         s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
         for s, df in frames.items()
     }
-    cfg = BacktestSettings(lot_size=lot, position_size=0.5, commission=IBKRFixed() if lot else PercentCommission(0.002),
-                           slippage=BpsSlippage(3.0), stop_loss=0.03)  # fmt: skip
+    cfg = BacktestSettings(
+        lot_size=lot,
+        position_size=0.5,
+        commission=IBKRFixed() if lot else PercentCommission(0.002),
+        slippage=BpsSlippage(3.0),
+        stop_loss=0.03,
+    )
     r = simulate(FixedTargets(tables, warmup=warmup), frames, cfg)
     last_close = pd.DataFrame(r.close).ffill().fillna(0.0).to_numpy()
     np.testing.assert_allclose(
@@ -217,8 +222,14 @@ def test_trade_pnl_adds_up_to_the_equity_change(seed, n, lot):
         s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
         for s, df in frames.items()
     }
-    cfg = BacktestSettings(lot_size=lot, position_size=0.3, commission=IBKRFixed() if lot else PercentCommission(0.001),
-                           slippage=BpsSlippage(2.0), stop_loss=0.04, take_profit=0.06)  # fmt: skip
+    cfg = BacktestSettings(
+        lot_size=lot,
+        position_size=0.3,
+        commission=IBKRFixed() if lot else PercentCommission(0.001),
+        slippage=BpsSlippage(2.0),
+        stop_loss=0.04,
+        take_profit=0.06,
+    )
     r = simulate(FixedTargets(tables), frames, cfg)
     trades = r.trades
     assert r.n_trades == len(trades)

@@ -38,8 +38,12 @@ async def test_portfolio_is_marked_each_bar_and_account_values_add_up(syn_dir):
         assert item.averageCost == pytest.approx(avg)
         assert item.marketValue == pytest.approx(100 * 98.5)
         assert item.unrealizedPNL == pytest.approx(100 * (98.5 - avg))
-        v = {x.tag: float(x.value) for x in ib.accountValues() if x.currency == "USD"
-             and x.tag in ("NetLiquidation", "TotalCashValue", "GrossPositionValue", "UnrealizedPnL")}  # fmt: skip
+        v = {
+            x.tag: float(x.value)
+            for x in ib.accountValues()
+            if x.currency == "USD"
+            and x.tag in ("NetLiquidation", "TotalCashValue", "GrossPositionValue", "UnrealizedPnL")
+        }
         assert v["NetLiquidation"] == pytest.approx(v["TotalCashValue"] + 100 * 98.5, abs=0.01)
         assert v["GrossPositionValue"] == pytest.approx(9850.0, abs=0.01)
         assert v["UnrealizedPnL"] == pytest.approx(item.unrealizedPNL, abs=0.01)

@@ -90,11 +90,26 @@ async def test_control_commands(syn_dir):
 @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
 def test_process_signals_control_command_and_clean_stop(sample_dir):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stratvector.ibsim", "--bars", str(sample_dir), "--port", "0",
-         "--speed", "0", "--control-port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stratvector.ibsim",
+            "--bars",
+            str(sample_dir),
+            "--port",
+            "0",
+            "--speed",
+            "0",
+            "--control-port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+).*control on 127\.0\.0\.1:(\d+)", line)
@@ -152,10 +167,25 @@ def test_ctl_flag_reports_an_unreachable_port(capsys):
 def test_speed_replay_from_the_cli_process_is_measurable(sample_dir):
     """A short real run: the replay closes bars on its own at --speed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stratvector.ibsim", "--bars", str(sample_dir), "--port", "0",
-         "--speed", "50", "--control-port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "stratvector.ibsim",
+            "--bars",
+            str(sample_dir),
+            "--port",
+            "0",
+            "--speed",
+            "50",
+            "--control-port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         cport = int(re.search(r"control on 127\.0\.0\.1:(\d+)", line).group(1))

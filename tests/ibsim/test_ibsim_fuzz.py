@@ -21,10 +21,39 @@ from stratvector.ibsim.protocol import encode_raw_frame
 
 from ._support import client, running, sync
 
-TOKENS = ["", "-1", "0", "1", "2", "2147483647", "9" * 40, "1e309", "nan", "inf", "Infinite",
-          "-0", "abc", "é", "\x01", "1.5", " 1", "BUY", "SELL", "MKT", "TRAIL", "STK", "SYN",
-          "1 day", "1 D", "20240105 00:00:00 UTC", "20240105 00:00:00 Mars/Base", "100 Y",
-          "99999999 S", "0 D", "1 month"]  # fmt: skip
+TOKENS = [
+    "",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "2147483647",
+    "9" * 40,
+    "1e309",
+    "nan",
+    "inf",
+    "Infinite",
+    "-0",
+    "abc",
+    "é",
+    "\x01",
+    "1.5",
+    " 1",
+    "BUY",
+    "SELL",
+    "MKT",
+    "TRAIL",
+    "STK",
+    "SYN",
+    "1 day",
+    "1 D",
+    "20240105 00:00:00 UTC",
+    "20240105 00:00:00 Mars/Base",
+    "100 Y",
+    "99999999 S",
+    "0 D",
+    "1 month",
+]
 
 
 def frame(fields: list[str]) -> bytes:

@@ -92,10 +92,16 @@ async def test_weekly_bars_aggregate_the_file(sample_dir):
         f = f[(f.index >= now - pd.DateOffset(months=6)) & (f.index < now)]
         groups = f.groupby(f.index.tz_localize(None).to_period("W-SUN"))
         expected = [
-            (g.index[0].date(), g.open.iloc[0], g.high.max(), g.low.min(), g.close.iloc[-1],
-             g.volume.sum())
+            (
+                g.index[0].date(),
+                g.open.iloc[0],
+                g.high.max(),
+                g.low.min(),
+                g.close.iloc[-1],
+                g.volume.sum(),
+            )
             for _, g in groups
-        ]  # fmt: skip
+        ]
         assert _bar_tuples(bars) == expected
 
 

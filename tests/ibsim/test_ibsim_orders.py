@@ -76,9 +76,11 @@ async def test_market_order_round_trip_prices_commissions_positions_pnl(syn_dir)
         realized = (102.0 - pos.avgCost) * 100 - fee(100, 102.0)
         assert fill2.commissionReport.realizedPNL == pytest.approx(realized)
         await wait_until(lambda: not ib.positions(), what="a flat position")
-        values = {v.tag: float(v.value) for v in ib.accountValues()
-                  if v.currency == "USD" and v.tag in ("NetLiquidation", "RealizedPnL",
-                                                       "TotalCashValue")}  # fmt: skip
+        values = {
+            v.tag: float(v.value)
+            for v in ib.accountValues()
+            if v.currency == "USD" and v.tag in ("NetLiquidation", "RealizedPnL", "TotalCashValue")
+        }
         cash = 1_000_000 - 100 * 100.0 - fee(100, 100.0) + 100 * 102.0 - fee(100, 102.0)
         assert values["TotalCashValue"] == pytest.approx(cash, abs=0.01)
         assert values["NetLiquidation"] == pytest.approx(cash, abs=0.01)

@@ -127,8 +127,9 @@ def test_net_positions_rules():
     (flat,) = net_positions(closed, include_flat=True)
     assert flat.flat and flat.avg_cost is None and flat.realized_pnl == 235.0
     # Strategies and symbols are kept apart; unattributed (None) sorts first.
-    many = net_positions([f("BUY", 1, 1.0, "B", "s2"), f("BUY", 1, 1.0, "A", "s1"),
-                          f("BUY", 1, 1.0, "A", None)])  # fmt: skip
+    many = net_positions(
+        [f("BUY", 1, 1.0, "B", "s2"), f("BUY", 1, 1.0, "A", "s1"), f("BUY", 1, 1.0, "A", None)]
+    )
     assert [(p.strategy, p.symbol) for p in many] == [(None, "A"), ("s1", "A"), ("s2", "B")]
     # Fractional quantities close to flat within the tolerance.
     frac = net_positions([f("BUY", 0.1, 1.0), f("BUY", 0.2, 1.0), f("SELL", 0.3, 1.0)])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numba import njit
@@ -15,10 +18,14 @@ from stratvector.strategy.params import Param, Params
 def sma_crossover_nb(close: np.ndarray, fast: int, slow: int, allow_short: bool) -> np.ndarray:
     """+1 where SMA(fast) > SMA(slow); -1 where below if ``allow_short``, else 0; NaN
     until both averages exist (first value at ``slow - 1``)."""
-    f = sma_nb(close, fast)
-    s = sma_nb(close, slow)
-    out = np.full(close.shape[0], np.nan)
-    for i in range(close.shape[0]):
+    return cross_targets_nb(sma_nb(close, fast), sma_nb(close, slow), allow_short)
+
+
+@njit(cache=True)
+def cross_targets_nb(f: np.ndarray, s: np.ndarray, allow_short: bool) -> np.ndarray:
+    """The crossover rule on two precomputed averages (shared by target and target_batch)."""
+    out = np.full(f.shape[0], np.nan)
+    for i in range(f.shape[0]):
         if np.isnan(f[i]) or np.isnan(s[i]):
             continue
         if f[i] > s[i]:
@@ -49,6 +56,20 @@ class SmaCrossover(Strategy):
     @property
     def warmup(self) -> int:
         return int(self.p.slow)
+
+    @classmethod
+    def target_batch(
+        cls, bars: pd.DataFrame, param_sets: Sequence[Mapping[str, Any]]
+    ) -> np.ndarray:
+        """One SMA per distinct window, shared by every set that uses it."""
+        close = bars["close"].to_numpy(dtype=np.float64)
+        resolved = [cls.params.resolve(p, owner=cls.name) for p in param_sets]
+        windows = {p["fast"] for p in resolved} | {p["slow"] for p in resolved}
+        smas = {w: sma_nb(close, w) for w in windows}
+        out = np.empty((len(resolved), close.shape[0]))
+        for i, p in enumerate(resolved):
+            out[i] = cross_targets_nb(smas[p["fast"]], smas[p["slow"]], p["allow_short"])
+        return out
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
         close = bars["close"].to_numpy(dtype=np.float64)

@@ -1,0 +1,73 @@
+"""The ``stratvector`` command.
+
+User errors (bad config, bad data, unknown strategy, ...) print one line and exit 2;
+anything else is a bug and keeps its traceback. Output files are written atomically,
+and only after every computation succeeded. Each command group lives in its own module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from stratvector.cli import backtest, journal, optimize
+from stratvector.cli.common import EXIT_USER_ERROR
+from stratvector.errors import StratVectorError
+
+__all__ = ["EXIT_USER_ERROR", "build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except StratVectorError as exc:
+        print(f"stratvector: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("stratvector: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stratvector",
+        description="Backtest, optimize and trade one strategy interface.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    backtest.register(sub)
+    optimize.register(sub)
+    journal.register(sub)
+    _register_ibsim(sub)
+    return parser
+
+
+def _register_ibsim(sub: argparse._SubParsersAction) -> None:
+    # ibsim's own parser is built only when it runs: importing it costs start-up time
+    sim = sub.add_parser(
+        "ibsim",
+        help="run the IB Gateway stand-in (TWS API on loopback); see `stratvector ibsim --help`",
+        add_help=False,
+    )
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sim.set_defaults(func=_run_ibsim)
+
+
+def _run_ibsim(args: argparse.Namespace) -> int:
+    from stratvector.ibsim.cli import add_arguments
+    from stratvector.ibsim.cli import main as ibsim_main
+
+    parser = argparse.ArgumentParser(
+        prog="stratvector ibsim", description="IB Gateway stand-in speaking the TWS API."
+    )
+    add_arguments(parser)
+    return ibsim_main(parser.parse_args(args.rest))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
