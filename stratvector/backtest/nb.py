@@ -134,8 +134,7 @@ def simulate_nb(
     cash_out = np.empty(n_bars)
     equity_out = np.empty(n_bars)
     pos_out = np.empty((n_bars, n_sym))
-    max_orders = 2 * n_bars * n_sym + 2 * n_sym
-    rec = np.empty((max_orders, 9))
+    rec = np.empty((16 + n_bars // 16, 9))  # grows by doubling in _fill
     n_rec = 0
 
     cash = init_cash
@@ -196,6 +195,7 @@ def simulate_nb(
                             continue
                 comm = commission_nb(comm_code, comm_params, abs(qty), px, month_vol, qty < 0.0)
                 reason = REASON_HALT if halted else REASON_SIGNAL
+                rec = _room(rec, n_rec)
                 n_rec = _fill(rec, n_rec, pend_bar[j], t, j, qty, px, comm, ref, reason)
                 cash -= qty * px + comm
                 month_vol += abs(qty)
@@ -239,6 +239,7 @@ def simulate_nb(
                 if px == px:
                     qty = -p
                     comm = commission_nb(comm_code, comm_params, abs(qty), px, month_vol, qty < 0.0)
+                    rec = _room(rec, n_rec)
                     n_rec = _fill(rec, n_rec, t, t, j, qty, px, comm, fill_ref, reason)
                     cash -= qty * px + comm
                     month_vol += abs(qty)
@@ -293,7 +294,7 @@ def simulate_nb(
             else:
                 want[j] = round_lot_nb(tgt * alloc[j] * max(equity, 0.0) / c, lot_size) - pos[j]
         if not size_on_fill:
-            _decide_close_orders(
+            decide_close_orders_nb(
                 want,
                 close[t],
                 pos,
@@ -312,6 +313,16 @@ def simulate_nb(
                 has_pend,
             )
     return cash_out, equity_out, pos_out, rec[:n_rec], n_rec, halt_bar
+
+
+@njit(cache=True)
+def _room(rec, n):
+    """``rec`` with space for one more record (doubled when full)."""
+    if n < rec.shape[0]:
+        return rec
+    bigger = np.empty((rec.shape[0] * 2, rec.shape[1]))
+    bigger[:n] = rec[:n]
+    return bigger
 
 
 @njit(cache=True)
@@ -342,7 +353,7 @@ def _update_entry(old, new, qty, px, entry_px, peak_px, j):
 
 
 @njit(cache=True)
-def _decide_close_orders(
+def decide_close_orders_nb(
     want,
     close_t,
     pos,
@@ -360,7 +371,14 @@ def _decide_close_orders(
     pend_bar,
     has_pend,
 ):
-    """Turn desired quantity changes into pending orders; buys capped by estimated cash."""
+    """Turn desired quantity changes at a bar's close into orders (the sizing rule).
+
+    ``want[j]`` is the desired change of symbol j's position (NaN: no order). Sells are
+    taken first and their estimated proceeds (at the close, after slippage and fees)
+    fund the buys; a buy that opens or adds to a long is capped by that cash, a cover is
+    not. The resulting quantities go to ``pend_qty`` (flagged in ``has_pend``).
+    The live gateway calls this same function, so it sends what the backtest traded.
+    """
     avail = cash
     n_sym = want.shape[0]
     for j in range(n_sym):  # sells (and covers' opposite) first: their proceeds fund buys

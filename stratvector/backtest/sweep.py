@@ -172,7 +172,11 @@ def evaluate(
     need_equity = keep_equity or bool(extra)
     lib = _library_metrics()
     param_names = list(resolved[0])
-    blocks: list[pd.DataFrame] = []
+    param_cols = {name: np.array([p[name] for p in resolved]) for name in param_names}
+    metric_parts: list[np.ndarray] = []
+    extra_parts: dict[str, list[np.ndarray]] = {name: [] for name in extra}
+    row_sets: list[np.ndarray] = []
+    row_syms: list[np.ndarray] = []
     equity: dict[tuple[int, str], pd.Series] = {}
     for sym, raw in frames.items():
         df = validate_bars(raw, source=f"bars[{sym}]")
@@ -184,44 +188,26 @@ def evaluate(
         ppy = settings.periods_per_year or infer_periods_per_year(df.index)
         for start in range(0, len(resolved), chunk_size):
             chunk = resolved[start : start + chunk_size]
+            rows = np.arange(start, start + len(chunk))
             targets = np.ascontiguousarray(strategy_cls.target_batch(df, chunk), dtype=np.float64)
             if targets.shape != (len(chunk), n):
                 raise ConfigError(
                     f"{owner}.target_batch returned shape {targets.shape}, expected {(len(chunk), n)}"
                 )
-            if np.any(np.abs(targets[~np.isnan(targets)]) > 1.0 + 1e-12):
-                raise ConfigError(f"{owner}.target_batch returned targets outside [-1, 1]")
-            m, eq = sweep_nb(
-                o,
-                h,
-                lo,
-                c,
-                targets,
-                warmups[start : start + len(chunk)],
-                settings.position_size,
-                settings.init_cash,
-                settings.lot_size,
-                settings.size_on == "fill",
-                settings.commission.code,
-                settings.commission.params(),
-                settings.slippage.code,
-                settings.slippage.params(),
-                settings.stop_loss,
-                settings.take_profit,
-                settings.trailing_stop,
-                settings.max_drawdown,
-                settings.rebalance_band,
-                sigma,
-                adv,
-                months,
-                float(ppy),
-                need_equity,
-            )
-            block = pd.DataFrame(m, columns=list(FAST_METRICS))
-            block.insert(0, "symbol", sym)
-            block.insert(0, "set_id", ids[start : start + len(chunk)])
-            for name in reversed(param_names):
-                block.insert(2, name, [p[name] for p in chunk])
+            m, eq, bad = sweep_nb(
+                o, h, lo, c, targets, warmups[rows],
+                settings.position_size, settings.init_cash, settings.lot_size,
+                settings.size_on == "fill", settings.commission.code, settings.commission.params(),
+                settings.slippage.code, settings.slippage.params(), settings.stop_loss,
+                settings.take_profit, settings.trailing_stop, settings.max_drawdown,
+                settings.rebalance_band, sigma, adv, months, float(ppy), need_equity,
+            )  # fmt: skip
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ConfigError(f"{owner} with {chunk[i]} gives targets outside [-1, 1] on {sym}")
+            metric_parts.append(m)
+            row_sets.append(rows)
+            row_syms.append(np.full(len(chunk), sym, dtype=object))
             if extra:
                 prev = np.concatenate(
                     [np.full((eq.shape[0], 1), settings.init_cash), eq[:, :-1]], axis=1
@@ -229,12 +215,17 @@ def evaluate(
                 rets = eq / prev - 1.0
                 for name in extra:
                     fn = lib[name]
-                    block[name] = [fn(r, ppy) for r in rets]
+                    extra_parts[name].append(np.array([fn(r, ppy) for r in rets]))
             if keep_equity:
-                for row, sid in enumerate(ids[start : start + len(chunk)]):
-                    equity[(int(sid), sym)] = pd.Series(eq[row], index=df.index, name="equity")
-            blocks.append(block)
+                for k, row in enumerate(rows):
+                    equity[(int(ids[row]), sym)] = pd.Series(eq[k], index=df.index, name="equity")
             if progress is not None:
                 progress(len(chunk))
-    table = pd.concat(blocks, ignore_index=True)
+    rows = np.concatenate(row_sets)
+    columns: dict[str, Any] = {"set_id": ids[rows], "symbol": np.concatenate(row_syms)}
+    columns.update({name: values[rows] for name, values in param_cols.items()})
+    metric_values = np.concatenate(metric_parts)
+    columns.update({name: metric_values[:, k] for k, name in enumerate(FAST_METRICS)})
+    columns.update({name: np.concatenate(parts) for name, parts in extra_parts.items()})
+    table = pd.DataFrame(columns)
     return SweepResult(table=table, param_names=param_names, symbols=list(frames), equity=equity)

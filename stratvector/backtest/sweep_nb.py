@@ -139,12 +139,14 @@ def sweep_nb(
 ):
     """Backtest every row of ``targets`` (k, n) on one symbol's 1-D bars.
 
-    Returns ``(metrics (k, N_METRICS), equity (k, n) or (0, n))``. Targets before each
-    row's ``warmups[i] - 1`` are ignored, as in the plain path.
+    Returns ``(metrics (k, N_METRICS), equity (k, n) or (0, n), out_of_range (k,))``.
+    Targets before each row's ``warmups[i] - 1`` are ignored, as in the plain path; a
+    row with a target outside [-1, 1] is flagged and not simulated.
     """
     k, n = targets.shape
     metrics = np.empty((k, N_METRICS))
     equity_out = np.empty((k if keep_equity else 0, n))
+    bad = np.zeros(k, dtype=np.bool_)
     o2 = open_.reshape((n, 1))
     h2 = high.reshape((n, 1))
     l2 = low.reshape((n, 1))
@@ -160,6 +162,12 @@ def sweep_nb(
         w = warmups[i]
         for t in range(min(max(w - 1, 0), n)):
             tgt[t] = np.nan
+        for t in range(n):
+            if abs(tgt[t]) > 1.0 + 1e-12:
+                bad[i] = True
+        if bad[i]:
+            metrics[i, :] = np.nan
+            continue
         res = simulate_nb(
             o2,
             h2,
@@ -196,4 +204,4 @@ def sweep_nb(
         row[13] = comm
         if keep_equity:
             equity_out[i] = equity
-    return metrics, equity_out
+    return metrics, equity_out, bad

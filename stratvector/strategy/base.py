@@ -51,7 +51,8 @@ class Strategy:
         """Targets of many parameter sets at once, shape ``(len(param_sets), len(bars))``.
 
         Row i must equal ``cls(**param_sets[i]).target(bars)``; parameter sweeps call
-        this instead of ``target``. The default loops over ``target``; a strategy may
+        this instead of ``target``, with sets they have already validated (an override
+        need not validate again, only fill in defaults). The default loops over ``target``; a strategy may
         override it to share work between sets (e.g. one indicator per distinct window).
         The plain ``target`` stays the reference, and tests compare the two.
         """

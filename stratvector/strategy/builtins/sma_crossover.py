@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, prange
 
 from stratvector.strategy.base import Strategy, as_target_series
 from stratvector.strategy.indicators import sma_nb
@@ -37,6 +37,17 @@ def cross_targets_nb(f: np.ndarray, s: np.ndarray, allow_short: bool) -> np.ndar
     return out
 
 
+@njit(cache=True, parallel=True)
+def cross_batch_nb(
+    smas: np.ndarray, fast: np.ndarray, slow: np.ndarray, allow_short: np.ndarray
+) -> np.ndarray:
+    """Row i: the crossover rule on ``smas[fast[i]]`` and ``smas[slow[i]]``."""
+    out = np.empty((fast.shape[0], smas.shape[1]))
+    for i in prange(fast.shape[0]):
+        out[i] = cross_targets_nb(smas[fast[i]], smas[slow[i]], allow_short[i])
+    return out
+
+
 class SmaCrossover(Strategy):
     """Long (+1) while the fast SMA of the close is above the slow SMA, else flat (0).
 
@@ -63,13 +74,17 @@ class SmaCrossover(Strategy):
     ) -> np.ndarray:
         """One SMA per distinct window, shared by every set that uses it."""
         close = bars["close"].to_numpy(dtype=np.float64)
-        resolved = [cls.params.resolve(p, owner=cls.name) for p in param_sets]
-        windows = {p["fast"] for p in resolved} | {p["slow"] for p in resolved}
-        smas = {w: sma_nb(close, w) for w in windows}
-        out = np.empty((len(resolved), close.shape[0]))
-        for i, p in enumerate(resolved):
-            out[i] = cross_targets_nb(smas[p["fast"]], smas[p["slow"]], p["allow_short"])
-        return out
+        defaults = cls.params.defaults()
+        resolved = [{**defaults, **p} for p in param_sets]
+        windows = sorted({p["fast"] for p in resolved} | {p["slow"] for p in resolved})
+        row = {w: i for i, w in enumerate(windows)}
+        smas = np.empty((len(windows), close.shape[0]))
+        for w, i in row.items():
+            smas[i] = sma_nb(close, w)
+        fast = np.array([row[p["fast"]] for p in resolved], dtype=np.int64)
+        slow = np.array([row[p["slow"]] for p in resolved], dtype=np.int64)
+        short = np.array([bool(p["allow_short"]) for p in resolved])
+        return cross_batch_nb(smas, fast, slow, short)
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
         close = bars["close"].to_numpy(dtype=np.float64)
