@@ -164,3 +164,42 @@ def test_installed_entry_point_runs_the_readme_job(tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_stratvector_ibsim_entry_point_serves_the_real_client(tmp_path):
+    """`stratvector ibsim --bars ...` (options after the subcommand reach ibsim's parser)."""
+    import asyncio
+    import signal
+
+    from ib_async import IB
+
+    exe = Path(sys.executable).with_name("stratvector")
+    proc = subprocess.Popen(
+        [str(exe), "ibsim", "--bars", str(ROOT / "stratvector" / "data" / "sample"), "--port", "0",
+         "--speed", "0", "--start", "2020-01-02"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        port = None
+        for _ in range(50):
+            line = proc.stdout.readline()
+            if "ibsim listening on" in line:
+                port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+                break
+        assert port, "ibsim did not start"
+
+        async def probe() -> list[str]:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=3, timeout=10)
+            try:
+                return ib.managedAccounts()
+            finally:
+                ib.disconnect()
+
+        assert asyncio.run(probe())[0].startswith("DU")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    bad = subprocess.run([str(exe), "ibsim", "--bars", str(tmp_path / "none")], capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "stratvector" in bad.stderr

@@ -117,6 +117,7 @@ def simulate_nb(
     trailing_stop: float,
     max_drawdown: float,
     rebalance_band: float,
+    record: bool = True,
 ):
     """Simulate one cash account trading ``n_symbols`` from their target exposures.
 
@@ -124,16 +125,17 @@ def simulate_nb(
     the fraction of equity allotted to symbol j; ``sigma``/``adv`` the volatility and
     average volume known before bar t opens (square-root impact only); ``month_id[t]``
     a month counter for tiered commissions. Stop, take-profit and trailing fractions are
-    0 when off.
+    0 when off. ``record=False`` skips the per-bar cash and position histories (sweeps
+    only need equity); the returned arrays are then empty.
 
     Returns ``(cash, equity, positions, order_rec, n_orders, halt_bar)`` where
     ``order_rec`` columns are: signal bar, fill bar, symbol, signed quantity, fill price,
     commission, slippage cost, reason, reference price (pre-slippage).
     """
     n_bars, n_sym = close.shape
-    cash_out = np.empty(n_bars)
+    cash_out = np.empty(n_bars if record else 0)
     equity_out = np.empty(n_bars)
-    pos_out = np.empty((n_bars, n_sym))
+    pos_out = np.empty((n_bars if record else 0, n_sym))
     rec = np.empty((16 + n_bars // 16, 9))  # grows by doubling in _fill
     n_rec = 0
 
@@ -161,13 +163,18 @@ def simulate_nb(
             month_vol = 0.0
 
         # ---- open: fill pending orders ---------------------------------------------
-        if size_on_fill:
-            eq_open = cash
+        any_pending = False
+        for j in range(n_sym):
+            if has_pend[j]:
+                any_pending = True
+                break
+        eq_open = cash
+        if any_pending and size_on_fill:
             for j in range(n_sym):
                 if pos[j] != 0.0:
                     px = open_[t, j] if open_[t, j] == open_[t, j] else last_px[j]
                     eq_open += pos[j] * px
-        for k in range(2):  # sells first, then buys, so sale proceeds fund the buys
+        for k in range(2 if any_pending else 0):  # sells first, then buys: proceeds fund buys
             for j in range(n_sym):
                 if not has_pend[j] or open_[t, j] != open_[t, j]:
                     continue
@@ -258,10 +265,11 @@ def simulate_nb(
                 last_px[j] = c
             if pos[j] != 0.0:
                 equity += pos[j] * last_px[j]
-        cash_out[t] = cash
         equity_out[t] = equity
-        for j in range(n_sym):
-            pos_out[t, j] = pos[j]
+        if record:
+            cash_out[t] = cash
+            for j in range(n_sym):
+                pos_out[t, j] = pos[j]
         if equity > peak_equity:
             peak_equity = equity
         if not halted and (
@@ -270,6 +278,7 @@ def simulate_nb(
             halted = True
             halt_bar = t
 
+        any_want = False
         for j in range(n_sym):
             want[j] = np.nan
             c = close[t, j]
@@ -293,7 +302,8 @@ def simulate_nb(
                 has_pend[j] = True
             else:
                 want[j] = round_lot_nb(tgt * alloc[j] * max(equity, 0.0) / c, lot_size) - pos[j]
-        if not size_on_fill:
+                any_want = True
+        if any_want:
             decide_close_orders_nb(
                 want,
                 close[t],

@@ -46,25 +46,25 @@ def equity_metrics_nb(equity: np.ndarray, init_cash: float, ppy: float, out: np.
     denominator gives NaN.
     """
     n = equity.shape[0]
+    r = np.empty(n)
     prev = init_cash
     s = 0.0
     for t in range(n):
-        r = equity[t] / prev - 1.0
-        s += r
+        r[t] = equity[t] / prev - 1.0
+        s += r[t]
         prev = equity[t]
     mean = s / n
     ss = 0.0
     down = 0.0
-    prev = init_cash
+    inv = 1.0 / init_cash
     peak = 1.0
     mdd = 0.0
     for t in range(n):
-        r = equity[t] / prev - 1.0
-        prev = equity[t]
-        ss += (r - mean) * (r - mean)
-        if r < 0.0:
-            down += r * r
-        level = equity[t] / init_cash
+        d = r[t] - mean
+        ss += d * d
+        if r[t] < 0.0:
+            down += r[t] * r[t]
+        level = equity[t] * inv
         if level > peak:
             peak = level
         dd = level / peak - 1.0
@@ -190,6 +190,7 @@ def sweep_nb(
             trailing_stop,
             max_drawdown,
             rebalance_band,
+            False,  # no cash/position histories: only equity is needed
         )
         equity = res[1]
         orders = res[3]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stratvector.cli import backtest, journal, optimize
 from stratvector.cli.common import EXIT_USER_ERROR
@@ -19,13 +19,21 @@ __all__ = ["EXIT_USER_ERROR", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ibsim"]:  # its own parser: options like --bars must reach it untouched
+        return _guarded(lambda: _run_ibsim(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    return _guarded(lambda: args.func(args))
+
+
+def _guarded(run: Callable[[], int | None]) -> int:
+    """Run a command: user errors become one line and exit code 2."""
     try:
-        return int(args.func(args) or 0)
+        return int(run() or 0)
     except StratVectorError as exc:
         print(f"stratvector: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -55,10 +63,10 @@ def _register_ibsim(sub: argparse._SubParsersAction) -> None:
         add_help=False,
     )
     sim.add_argument("rest", nargs=argparse.REMAINDER)
-    sim.set_defaults(func=_run_ibsim)
+    sim.set_defaults(func=lambda a: _run_ibsim(a.rest))
 
 
-def _run_ibsim(args: argparse.Namespace) -> int:
+def _run_ibsim(rest: list[str]) -> int:
     from stratvector.ibsim.cli import add_arguments
     from stratvector.ibsim.cli import main as ibsim_main
 
@@ -66,7 +74,7 @@ def _run_ibsim(args: argparse.Namespace) -> int:
         prog="stratvector ibsim", description="IB Gateway stand-in speaking the TWS API."
     )
     add_arguments(parser)
-    return ibsim_main(parser.parse_args(args.rest))
+    return ibsim_main(parser.parse_args(rest))
 
 
 if __name__ == "__main__":  # pragma: no cover
