@@ -95,6 +95,30 @@ def affordable_qty_nb(
 
 
 @njit(cache=True)
+def target_changes_nb(close: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``out[t]``: some symbol with a bar at t has an effective target (NaN -> 0) that
+    differs from its effective target at its previous bar (0 before its first bar).
+
+    On bars where this is False, and nothing is pending or protected, the simulation
+    only marks equity to market (see the quiet-bar path of :func:`simulate_nb`).
+    """
+    n_bars, n_sym = close.shape
+    out = np.zeros(n_bars, dtype=np.bool_)
+    for j in range(n_sym):
+        prev = 0.0
+        for t in range(n_bars):
+            if close[t, j] != close[t, j]:
+                continue
+            tgt = target[t, j]
+            if tgt != tgt:
+                tgt = 0.0
+            if tgt != prev:
+                out[t] = True
+            prev = tgt
+    return out
+
+
+@njit(cache=True)
 def simulate_nb(
     open_: np.ndarray,
     high: np.ndarray,
@@ -156,11 +180,41 @@ def simulate_nb(
     halted = False
     halt_bar = -1
     use_stops = stop_loss > 0.0 or take_profit > 0.0 or trailing_stop > 0.0
+    changes = target_changes_nb(close, target)
 
     for t in range(n_bars):
         if month_id[t] != cur_month:
             cur_month = month_id[t]
             month_vol = 0.0
+
+        # ---- quiet bar: nothing pending, protected or changing: only mark to market ----
+        if not changes[t] and not halted and rebalance_band <= 0.0:
+            quiet = True
+            for j in range(n_sym):
+                if has_pend[j] or (use_stops and pos[j] != 0.0):
+                    quiet = False
+                    break
+            if quiet:
+                equity = cash
+                for j in range(n_sym):
+                    c = close[t, j]
+                    if c == c:
+                        last_px[j] = c
+                    if pos[j] != 0.0:
+                        equity += pos[j] * last_px[j]
+                if equity > peak_equity:
+                    peak_equity = equity
+                if equity > 0.0 and not (
+                    max_drawdown > 0.0 and equity <= peak_equity * (1.0 - max_drawdown)
+                ):
+                    equity_out[t] = equity
+                    if record:
+                        cash_out[t] = cash
+                        for j in range(n_sym):
+                            pos_out[t, j] = pos[j]
+                    continue
+                # the halt trips at this close: take the full path below (idempotent:
+                # the marks and the peak are recomputed to the same values)
 
         # ---- open: fill pending orders ---------------------------------------------
         any_pending = False

@@ -38,6 +38,15 @@ def cross_targets_nb(f: np.ndarray, s: np.ndarray, allow_short: bool) -> np.ndar
 
 
 @njit(cache=True, parallel=True)
+def sma_matrix_nb(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Row i: ``sma_nb(close, windows[i])``, the rows computed in parallel."""
+    out = np.empty((windows.shape[0], close.shape[0]))
+    for i in prange(windows.shape[0]):
+        out[i] = sma_nb(close, windows[i])
+    return out
+
+
+@njit(cache=True, parallel=True)
 def cross_batch_nb(
     smas: np.ndarray, fast: np.ndarray, slow: np.ndarray, allow_short: np.ndarray
 ) -> np.ndarray:
@@ -78,9 +87,7 @@ class SmaCrossover(Strategy):
         resolved = [{**defaults, **p} for p in param_sets]
         windows = sorted({p["fast"] for p in resolved} | {p["slow"] for p in resolved})
         row = {w: i for i, w in enumerate(windows)}
-        smas = np.empty((len(windows), close.shape[0]))
-        for w, i in row.items():
-            smas[i] = sma_nb(close, w)
+        smas = sma_matrix_nb(close, np.array(windows, dtype=np.int64))
         fast = np.array([row[p["fast"]] for p in resolved], dtype=np.int64)
         slow = np.array([row[p["slow"]] for p in resolved], dtype=np.int64)
         short = np.array([bool(p["allow_short"]) for p in resolved])
