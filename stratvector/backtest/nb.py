@@ -195,18 +195,10 @@ def simulate_nb(
                     quiet = False
                     break
             if quiet:
-                equity = cash
-                for j in range(n_sym):
-                    c = close[t, j]
-                    if c == c:
-                        last_px[j] = c
-                    if pos[j] != 0.0:
-                        equity += pos[j] * last_px[j]
+                equity = _mark_to_market(cash, pos, close, t, last_px)
                 if equity > peak_equity:
                     peak_equity = equity
-                if equity > 0.0 and not (
-                    max_drawdown > 0.0 and equity <= peak_equity * (1.0 - max_drawdown)
-                ):
+                if not _trips_halt(equity, peak_equity, max_drawdown):
                     equity_out[t] = equity
                     if record:
                         cash_out[t] = cash
@@ -312,13 +304,7 @@ def simulate_nb(
                     peak_px[j] = max(peak_px[j], h) if p > 0.0 else min(peak_px[j], lo)
 
         # ---- close: mark to market, decide orders ----------------------------------------
-        equity = cash
-        for j in range(n_sym):
-            c = close[t, j]
-            if c == c:
-                last_px[j] = c
-            if pos[j] != 0.0:
-                equity += pos[j] * last_px[j]
+        equity = _mark_to_market(cash, pos, close, t, last_px)
         equity_out[t] = equity
         if record:
             cash_out[t] = cash
@@ -326,9 +312,7 @@ def simulate_nb(
                 pos_out[t, j] = pos[j]
         if equity > peak_equity:
             peak_equity = equity
-        if not halted and (
-            equity <= 0.0 or (max_drawdown > 0.0 and equity <= peak_equity * (1.0 - max_drawdown))
-        ):
+        if not halted and _trips_halt(equity, peak_equity, max_drawdown):
             halted = True
             halt_bar = t
 
@@ -377,6 +361,25 @@ def simulate_nb(
                 has_pend,
             )
     return cash_out, equity_out, pos_out, rec[:n_rec], n_rec, halt_bar
+
+
+@njit(cache=True)
+def _mark_to_market(cash, pos, close, t, last_px):
+    """Equity at bar t's close; updates each symbol's last known price."""
+    equity = cash
+    for j in range(pos.shape[0]):
+        c = close[t, j]
+        if c == c:
+            last_px[j] = c
+        if pos[j] != 0.0:
+            equity += pos[j] * last_px[j]
+    return equity
+
+
+@njit(cache=True)
+def _trips_halt(equity, peak_equity, max_drawdown):
+    """Equity at or below zero, or a drawdown from the peak of at least max_drawdown."""
+    return equity <= 0.0 or (max_drawdown > 0.0 and equity <= peak_equity * (1.0 - max_drawdown))
 
 
 @njit(cache=True)
