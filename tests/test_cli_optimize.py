@@ -39,7 +39,10 @@ def test_grid_with_report_json_and_saved_run(tmp_path, capsys):
     )
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "grid search, objective sharpe" in printed and "best:" in printed
+    assert (
+        "grid search, objective sharpe (mean over 2 symbols): 18 parameter sets" in printed
+        and "best:" in printed
+    )
     payload = json.loads(out.read_text())
     assert len(payload["results"]) == 6 * 3
     assert payload["best_params"] == {

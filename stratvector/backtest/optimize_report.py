@@ -88,7 +88,7 @@ def build_optimize_report(result: Any, walk: Any, title: str, heat: tuple[str, s
         "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(result.method)} search maximizing {html.escape(label)} "
-        f"({html.escape(result.objective.aggregate)} over {len(result.sweep.symbols)} symbols); "
+        f"({html.escape(result.objective.aggregate)} over {_count(len(result.sweep.symbols), 'symbol')}); "
         f"{result.n_evaluated} sets evaluated. Best: {html.escape(str(result.best_params))}.</p>",
     ]
     for i, (key, fig) in enumerate(figs):
@@ -108,3 +108,7 @@ def build_optimize_report(result: Any, walk: Any, title: str, heat: tuple[str, s
 
 def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, border=0, float_format=lambda v: f"{v:.4f}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

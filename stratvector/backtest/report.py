@@ -103,7 +103,7 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
         f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
         "table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #ddd;"
-        "text-align:right}th{background:#f4f4f4}.metrics{columns:3;}</style></head><body>",
+        "text-align:right}th{background:#f4f4f4}.metrics{display:flex;gap:32px;align-items:flex-start}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(repr(result.strategy))} on {', '.join(map(html.escape, result.symbols))}, "
         f"{result.index[0]:%Y-%m-%d} to {result.index[-1]:%Y-%m-%d}, {len(result.index)} bars.</p>",
@@ -129,12 +129,18 @@ def write_report(
     return atomic_write_text(Path(path), build_report(result, bars, title))
 
 
-def _metrics_table(metrics: dict[str, float]) -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{format_metric(k, v)}</td></tr>"
-        for k, v in metrics.items()
-    )
-    return f"<table class='metrics'>{rows}</table>"
+def _metrics_table(metrics: dict[str, float], columns: int = 3) -> str:
+    """The metrics as ``columns`` tables side by side."""
+    items = list(metrics.items())
+    per = -(-len(items) // columns)
+    tables = []
+    for c in range(columns):
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{format_metric(k, v)}</td></tr>"
+            for k, v in items[c * per : (c + 1) * per]
+        )
+        tables.append(f"<table>{rows}</table>")
+    return f"<div class='metrics'>{''.join(tables)}</div>"
 
 
 def _trade_table(trades: pd.DataFrame) -> str:

@@ -220,9 +220,10 @@ def _progress(total: int | None, unknown: bool):
 def _print_result(result: Any, walk: Any, top: int) -> None:
     ranking = result.ranking
     cols = [*result.sweep.param_names, *[c for c in SHOWN if c in ranking.columns]]
+    n_sym = len(result.sweep.symbols)
     print(
         f"{result.method} search, objective {result.objective.label()} ({result.objective.aggregate} over "
-        f"symbols): {result.n_evaluated} parameter sets"
+        f"{n_sym} symbol{'' if n_sym == 1 else 's'}): {result.n_evaluated} parameter sets"
     )
     print(ranking[cols].head(top).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"best: {result.best_params}")
