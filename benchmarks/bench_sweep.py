@@ -40,14 +40,22 @@ def pairs() -> list[tuple[int, int]]:
 def make_bars() -> dict[str, pd.DataFrame]:
     from stratvector.data import synthetic_bars
 
-    return {f"S{i:02d}": synthetic_bars(N_BARS, seed=100 + i, volatility=0.02, drift=0.0003) for i in range(N_SYMBOLS)}
+    return {
+        f"S{i:02d}": synthetic_bars(N_BARS, seed=100 + i, volatility=0.02, drift=0.0003)
+        for i in range(N_SYMBOLS)
+    }
 
 
 def settings():
     from stratvector.backtest import BacktestSettings, PercentCommission
 
-    return BacktestSettings(init_cash=CASH, position_size=1.0, lot_size=0.0, size_on="fill",
-                            commission=PercentCommission(FEE))
+    return BacktestSettings(
+        init_cash=CASH,
+        position_size=1.0,
+        lot_size=0.0,
+        size_on="fill",
+        commission=PercentCommission(FEE),
+    )
 
 
 def run_stratvector(bars: dict[str, pd.DataFrame]) -> np.ndarray:
@@ -76,7 +84,9 @@ def run_vectorbt(bars: dict[str, pd.DataFrame]) -> np.ndarray:
     reps = len(p)
     close_b = pd.DataFrame(np.tile(close.to_numpy(), reps), index=close.index, columns=fast.columns)
     open_b = pd.DataFrame(np.tile(open_.to_numpy(), reps), index=close.index, columns=fast.columns)
-    pf = vbt.Portfolio.from_signals(close_b, entries, exits, price=open_b, fees=FEE, init_cash=CASH, freq="1D")
+    pf = vbt.Portfolio.from_signals(
+        close_b, entries, exits, price=open_b, fees=FEE, init_cash=CASH, freq="1D"
+    )
     return pf.total_return().to_numpy().reshape(reps, len(bars))
 
 
@@ -91,8 +101,13 @@ def _child(engine: str, repeat: int, out: str, q: mp.Queue) -> None:
         result = fn(bars)
         times.append(time.perf_counter() - t0)
     np.save(out, result)
-    q.put({"median_s": statistics.median(times), "times_s": times,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    q.put(
+        {
+            "median_s": statistics.median(times),
+            "times_s": times,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def measure(engine: str, repeat: int) -> tuple[dict, np.ndarray]:
@@ -122,11 +137,23 @@ def time_genetic_and_walk_forward() -> dict:
     wf = walk_forward(SmaCrossover, bars, space, settings(), train=504, test=126)
     t_wf = time.perf_counter() - t0
     return {
-        "genetic": {"seconds": t_ga, "population": 40, "generations": 15, "sets_evaluated": g.n_evaluated,
-                    "backtests": g.n_evaluated * N_SYMBOLS, "best": g.best_params, "best_score": g.best_score},
-        "walk_forward": {"seconds": t_wf, "windows": len(wf.windows), "train": 504, "test": 126,
-                         "backtests": len(wf.windows) * len(pairs()) * N_SYMBOLS,
-                         "oos_sharpe": wf.oos_sharpe},
+        "genetic": {
+            "seconds": t_ga,
+            "population": 40,
+            "generations": 15,
+            "sets_evaluated": g.n_evaluated,
+            "backtests": g.n_evaluated * N_SYMBOLS,
+            "best": g.best_params,
+            "best_score": g.best_score,
+        },
+        "walk_forward": {
+            "seconds": t_wf,
+            "windows": len(wf.windows),
+            "train": 504,
+            "test": 126,
+            "backtests": len(wf.windows) * len(pairs()) * N_SYMBOLS,
+            "oos_sharpe": wf.oos_sharpe,
+        },
     }
 
 
@@ -142,7 +169,10 @@ def main() -> None:
     assert diff <= 1e-9 * max(1.0, float(np.max(np.abs(r_vb)))), diff
     extra = time_genetic_and_walk_forward()
     row = {
-        "backtests": n_bt, "bars": N_BARS, "symbols": N_SYMBOLS, "pairs": len(pairs()),
+        "backtests": n_bt,
+        "bars": N_BARS,
+        "symbols": N_SYMBOLS,
+        "pairs": len(pairs()),
         "stratvector": {**sv, "backtests_per_s": n_bt / sv["median_s"]},
         "vectorbt": {**vb, "backtests_per_s": n_bt / vb["median_s"]},
         "speedup": vb["median_s"] / sv["median_s"],
@@ -152,13 +182,23 @@ def main() -> None:
     print(f"{n_bt:,} backtests ({len(pairs())} pairs x {N_SYMBOLS} symbols x {N_BARS:,} bars)")
     for name in ("stratvector", "vectorbt"):
         r = row[name]
-        print(f"  {name:<12} {r['median_s']:8.3f} s  {r['backtests_per_s']:>10,.0f} backtests/s  "
-              f"peak RSS {r['peak_rss_mb']:,.0f} MB")
+        print(
+            f"  {name:<12} {r['median_s']:8.3f} s  {r['backtests_per_s']:>10,.0f} backtests/s  "
+            f"peak RSS {r['peak_rss_mb']:,.0f} MB"
+        )
     print(f"  speedup {row['speedup']:.1f}x, max |total return diff| {diff:.2e}")
     g, w = extra["genetic"], extra["walk_forward"]
-    print(f"  genetic search: {g['seconds']:.2f} s for {g['sets_evaluated']} sets x {N_SYMBOLS} symbols")
-    print(f"  walk-forward: {w['seconds']:.2f} s for {w['windows']} windows x {len(pairs())} sets x {N_SYMBOLS} symbols")
-    meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+    print(
+        f"  genetic search: {g['seconds']:.2f} s for {g['sets_evaluated']} sets x {N_SYMBOLS} symbols"
+    )
+    print(
+        f"  walk-forward: {w['seconds']:.2f} s for {w['windows']} windows x {len(pairs())} sets x {N_SYMBOLS} symbols"
+    )
+    meta = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
     out = Path(__file__).with_name("results")
     out.mkdir(exist_ok=True)
     (out / "sweep.json").write_text(json.dumps({"meta": meta, **row}, indent=2, default=str))

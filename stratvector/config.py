@@ -6,12 +6,20 @@ seed files carry), ``[parameters]`` (checked against the strategy's declared bou
 ``[risk]``, ``[costs]``, ``[data]`` and ``[backtest]``. Unknown keys, wrong types and
 out-of-bounds values are errors that name the file, the key and what is allowed.
 Loading does no network I/O; data is read only by :meth:`StrategyConfig.load_bars`.
+
+Live trading (``stratvector trade``) reads three optional sections more: ``[gateway]``
+(the IB connection, paper/live mode, order type, reconciliation policy; see
+:class:`GatewaySection`), ``[limits]`` (pre-trade risk limits, the fields of
+:class:`stratvector.risk.limits.RiskLimits`) and ``[journal]`` (where orders and fills
+are journaled). Secrets never go in these files: a journal URL with a password comes
+from the environment (``$STRATVECTOR_JOURNAL`` or the variable named by ``url_env``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -109,6 +117,112 @@ class BacktestSection(_Section):
     rebalance_band: float = Field(0.0, ge=0, lt=1)
 
 
+_RESTART_WINDOW = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class GatewaySection(_Section):
+    """How ``stratvector trade`` reaches IB Gateway/TWS and how it sends orders.
+
+    ``port`` defaults to 4002 (IB Gateway paper) in paper mode and 4001 in live mode.
+    ``mode = "live"`` also needs ``account`` (the live account id) and a confirmation on
+    the command line; the gateway refuses to trade when the connected account does not
+    match the mode (paper account ids start with ``DU``). Times are seconds.
+    ``restart_window`` (``"HH:MM-HH:MM"`` in ``restart_timezone``) is IB's nightly
+    restart: a disconnect inside it is waited out quietly instead of alarming.
+    ``bar_updates`` says how IB's keepUpToDate bar stream marks a closed bar: ``"forming"``
+    (IB: the last bar is still forming; it is closed when the next one starts) or
+    ``"closed"`` (every update is a closed bar: ibsim). ``history_bars`` is how many
+    closed bars the runner keeps and passes to ``Strategy.target``; ``warmup_start``
+    fixes where warmup history begins (default: enough for ``history_bars``).
+    ``history_requests_per_10min`` is the client-side pacing of historical requests (IB's
+    documented 60; IB enforces it for bars of 30 s or less, so daily-bar setups with
+    many symbols may raise it).
+    ``strategy_id`` is the name orders and fills are journaled under (default: the
+    strategy's name; needed when two configs trade the same strategy).
+    """
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535)
+    client_id: int = Field(1, ge=0, le=2_147_483_647)
+    mode: Literal["paper", "live"] = "paper"
+    account: str | None = None
+    connect_timeout: float = Field(10.0, gt=0, le=600)
+    request_timeout: float = Field(60.0, gt=0, le=3600)
+    connect_attempts: int = Field(1, ge=1, le=1000)
+    reconnect_delay: float = Field(1.0, gt=0, le=600)
+    reconnect_max_delay: float = Field(60.0, gt=0, le=3600)
+    lost_timeout: float = Field(300.0, gt=0, le=86400)
+    restart_window: str | None = "23:45-00:45"
+    restart_timezone: str = "America/New_York"
+    order_type: Literal["market", "limit"] = "market"
+    limit_offset_bps: float = Field(10.0, ge=0, le=10_000)
+    time_in_force: Literal["DAY", "GTC"] = "DAY"
+    on_unknown_position: Literal["adopt", "halt"] = "halt"
+    bar_updates: Literal["forming", "closed"] = "forming"
+    history_bars: int = Field(1000, ge=2, le=1_000_000)
+    warmup_start: dt.date | None = None
+    what_to_show: str = "TRADES"
+    use_rth: bool = True
+    exchange: str = "SMART"
+    currency: str = "USD"
+    batch_timeout: float = Field(2.0, gt=0, le=3600)
+    history_requests_per_10min: int = Field(60, ge=1, le=1_000_000)
+    cache_dir: str | None = None
+    strategy_id: str | None = None
+
+    @field_validator("restart_window")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() and not _RESTART_WINDOW.match(v):
+            raise ValueError(f"restart_window {v!r} must look like '23:45-00:45' (HH:MM-HH:MM)")
+        return v or None
+
+    @field_validator("restart_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (e.g. 'America/New_York')") from exc
+        return v
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Z]{1,3}[0-9]{3,10}$", v.strip()):
+            raise ValueError(f"account {v!r} is not an IB account id (e.g. U1234567, DU1234567)")
+        return v.strip() if v else None
+
+    @field_validator("strategy_id")
+    @classmethod
+    def _strategy_id(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME_RE.match(v):
+            raise ValueError(
+                f"strategy_id {v!r}: use 1-64 letters, digits, '_', '-', '.' or ':' (no '|')"
+            )
+        return v
+
+    @property
+    def resolved_port(self) -> int:
+        """The configured port, or IB Gateway's default for the mode (4002 paper, 4001 live)."""
+        if self.port is not None:
+            return self.port
+        return 4001 if self.mode == "live" else 4002
+
+
+class JournalSection(_Section):
+    """Where the live path journals intents, orders and fills. ``url`` is a SQLAlchemy URL
+    or a SQLite path (relative paths are relative to the config file); ``url_env`` names an
+    environment variable holding the URL (for URLs with a password). Neither: the
+    ``$STRATVECTOR_JOURNAL`` variable, else the default state folder."""
+
+    url: str | None = None
+    url_env: str | None = None
+
+
 class StrategyConfig(_Section):
     """A whole strategy file, validated. ``source`` is the file it came from."""
 
@@ -118,7 +232,49 @@ class StrategyConfig(_Section):
     costs: CostsSection = Field(default_factory=CostsSection)
     data: DataSection
     backtest: BacktestSection = Field(default_factory=BacktestSection)
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    limits: dict[str, Any] = Field(default_factory=dict)
+    journal: JournalSection = Field(default_factory=JournalSection)
     source: Path | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from stratvector.risk.limits import limits_from_mapping
+
+        try:
+            limits_from_mapping(v, "[limits]")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("[limits]: ")) from exc
+        return v
+
+    def risk_limits(self) -> Any:
+        """The ``[limits]`` section as :class:`stratvector.risk.limits.RiskLimits`."""
+        from stratvector.risk.limits import limits_from_mapping
+
+        return limits_from_mapping(self.limits, f"{self._where()}[limits]")
+
+    @property
+    def strategy_id(self) -> str:
+        """The name the live path journals this strategy's orders and fills under."""
+        return self.gateway.strategy_id or self.strategy.name.rsplit(":", 1)[-1]
+
+    def journal_url(self) -> str | None:
+        """The journal URL from ``[journal]`` (``url``, else the ``url_env`` variable), or
+        ``None`` for the default. A relative SQLite path is resolved against the config."""
+        import os
+
+        url = self.journal.url
+        if url is None and self.journal.url_env:
+            url = os.environ.get(self.journal.url_env)
+            if not url:
+                raise ConfigError(
+                    f"{self._where()}[journal] url_env: environment variable "
+                    f"{self.journal.url_env!r} is not set"
+                )
+        if url is not None and "://" not in url and not Path(url).is_absolute():
+            url = str(self.base_dir / url)
+        return url
 
     @property
     def base_dir(self) -> Path:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from stratvector.cli import backtest, journal, optimize
+from stratvector.cli import backtest, journal, optimize, trade
 from stratvector.cli.common import EXIT_USER_ERROR
 from stratvector.errors import StratVectorError
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.register(sub)
     optimize.register(sub)
     journal.register(sub)
+    trade.register(sub)
     _register_ibsim(sub)
     return parser
 

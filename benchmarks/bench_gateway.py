@@ -1,0 +1,245 @@
+"""Live-path benchmark: bar close to order sent, per symbol, and the trader's memory.
+
+A replay of ``--symbols`` synthetic daily series through ibsim (in this process) while
+``stratvector trade`` (a separate process, as in production) trades one strategy over
+all of them. For every order it measures:
+
+- **end to end**: from ibsim closing the bar (just before ``sim.step``) to ibsim
+  receiving the ``placeOrder`` -- both loopback hops, ib_async decoding, the strategy's
+  ``target`` on every symbol, the kernel's sizing, the pre-trade checks, the journal's
+  intent commit, and ib_async's own request throttle (45 messages/s);
+- **in the trader** (the trader's own clock): from the bar update reaching its handler
+  to ``placeOrder`` returning;
+
+and the trading process's resident memory (``VmRSS``, and the peak ``VmHWM``). The bar
+of the trader's first decision (every symbol enters at once, ~N orders behind the
+throttle) is reported apart from the steady state.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_gateway.py [--symbols 100] [--bars 250]
+        [--out benchmarks/results/gateway.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stratvector.data import synthetic_bars  # noqa: E402
+from stratvector.ibsim import IBSim, IBSimConfig, Limits  # noqa: E402
+from stratvector.ibsim.config import cost_model  # noqa: E402
+
+CONFIG = """
+[strategy]
+name = "sma_crossover"
+[parameters]
+fast = 5
+slow = 20
+allow_short = true
+[risk]
+position_size = {size}
+[costs]
+commission = "ibkr_fixed"
+slippage = {{ model = "bps", bps = 2.0 }}
+[data]
+symbols = {symbols}
+bar_size = "1d"
+paths = ["bars"]
+[backtest]
+initial_capital = 1000000
+[gateway]
+bar_updates = "closed"
+history_bars = 300
+warmup_start = "2018-01-01"
+history_requests_per_10min = 100000
+restart_window = ""
+cache_dir = "cache"
+[journal]
+url = "journal.db"
+"""
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in kB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+
+
+async def wait_status(path: Path, proc: asyncio.subprocess.Process, pred, timeout: float = 600):
+    end = time.monotonic() + timeout
+    while True:
+        if proc.returncode is not None:
+            raise RuntimeError(f"trader exited with {proc.returncode}")
+        try:
+            s = json.loads(path.read_text())
+            if pred(s):
+                return s
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > end:
+            raise TimeoutError("trader status")
+        await asyncio.sleep(0.002)
+
+
+def pct(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    a = np.asarray(values) * 1e3
+    return {
+        "n": len(a),
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "max_ms": round(float(a.max()), 3),
+    }
+
+
+async def run(n_symbols: int, n_bars: int, history: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="sv-bench-gw-"))
+    bars = work / "bars"
+    bars.mkdir()
+    symbols = [f"S{i:03d}" for i in range(n_symbols)]
+    for i, sym in enumerate(symbols):
+        df = synthetic_bars(history + n_bars, seed=1000 + i, freq="B", start="2019-01-01")
+        df.round(4).to_csv(bars / f"{sym}_1d.csv")
+    cfg = work / "bench.toml"
+    cfg.write_text(CONFIG.format(size=round(1.0 / n_symbols, 6), symbols=json.dumps(symbols)))
+    status = work / "status.json"
+    sim = IBSim(
+        IBSimConfig(
+            bars=bars,
+            port=0,
+            start=history,
+            pacing=None,
+            limits=Limits(max_subscriptions=10 * n_symbols + 10, max_messages_per_second=1000),
+            commission=cost_model("commission", "ibkr_fixed"),
+            slippage=cost_model("slippage", "bps:bps=2"),
+        )
+    )
+    arrivals: dict[str, float] = {}
+    closes: dict[int, float] = {}
+    async with sim:
+        broker = sim.ctx.broker
+        place = broker.place
+
+        def timed_place(client_id, req):  # ibsim receives an order
+            arrivals.setdefault(req.order_ref, time.perf_counter())
+            return place(client_id, req)
+
+        broker.place = timed_place
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; from stratvector.cli import main; sys.exit(main(sys.argv[1:]))",
+            "trade",
+            str(cfg),
+            "--port",
+            str(sim.port),
+            "--status-file",
+            str(status),
+            "--no-status",
+            cwd=ROOT,
+        )
+        first_bar = sim.ctx.clock.last_closed_time()
+
+        def done_with(t: int):
+            return lambda s: (
+                s["state"] == "ready"
+                and s["quiet"]
+                and all((v or 0) >= t for v in s["latest"].values())
+            )
+
+        await wait_status(status, proc, done_with(first_bar))
+        startup = time.perf_counter() - started
+        rss_samples = []
+        for _ in range(n_bars):
+            t = int(sim.ctx.clock.timeline[sim.ctx.clock.pos])
+            closes[t] = time.perf_counter()
+            if not await sim.advance(1):
+                break
+            await wait_status(status, proc, done_with(t))
+            rss_samples.append(rss_kb(proc.pid)[0])
+        final = json.loads(status.read_text())
+        rss, hwm = rss_kb(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        code = await proc.wait()
+    by_bar: dict[int, list[float]] = {}
+    from stratvector.store import parse_order_ref
+
+    for ref, at in arrivals.items():
+        parts = parse_order_ref(ref)
+        if parts is None or parts.leg is not None:
+            continue
+        bar = int(parts.bar_time.timestamp()) * 1_000_000_000
+        if bar in closes:
+            by_bar.setdefault(bar, []).append(at - closes[bar])
+    first = sorted(
+        at
+        for ref, at in arrivals.items()
+        if (p := parse_order_ref(ref))
+        and p.leg is None
+        and int(p.bar_time.timestamp()) * 1_000_000_000 == first_bar
+    )
+    steady = [x for v in by_bar.values() for x in v]
+    return {
+        "symbols": n_symbols,
+        "bars": n_bars,
+        "orders": len(arrivals),
+        "startup_s": round(startup, 2),
+        "end_to_end_steady": pct(steady),
+        "first_decision": {
+            "orders": len(first),
+            "first_to_last_order_s": round(first[-1] - first[0], 3) if first else None,
+            "note": "every symbol enters at once; ib_async sends 45 messages/s",
+        },
+        "trader_send_latency_all_orders": {
+            "p50_ms": final.get("send_latency_p50_ms"),
+            "p99_ms": final.get("send_latency_p99_ms"),
+        },
+        "trader_phases_p50_ms": final.get("timing_p50_ms"),
+        "trader_phases_p99_ms": final.get("timing_p99_ms"),
+        "rss_mb": round(rss / 1024, 1),
+        "rss_peak_mb": round(hwm / 1024, 1),
+        "rss_median_during_replay_mb": round(float(np.median(rss_samples)) / 1024, 1)
+        if rss_samples
+        else None,
+        "trader_exit_code": code,
+        "decisions": final.get("decisions"),
+        "fills": final.get("fills"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--bars", type=int, default=250)
+    ap.add_argument("--history", type=int, default=260, help="closed bars before the replay")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    result = asyncio.run(run(args.symbols, args.bars, args.history))
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

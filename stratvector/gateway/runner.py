@@ -1,0 +1,362 @@
+"""The live runner: ``Strategy.target`` on closed bars, then the backtest's sizing.
+
+For each strategy, :class:`StrategyRunner` collects the closed bars of its symbols,
+and when every symbol has reported bar time t (or ``batch_timeout`` passed, for symbols
+without a bar at t) it decides bar t in one step:
+
+1. for each symbol, ``strategy.target(bars)`` on the last ``history_bars`` closed bars
+   ending at t (the same method the backtester calls on the whole history) and the last
+   value taken; fewer than ``strategy.warmup`` bars means no view (NaN);
+2. the strategy's fills up to t are settled into its ledger, and
+   :meth:`~stratvector.gateway.sizing.StrategyLedger.decide` turns target changes into
+   signed quantities with the kernel's own sizing function;
+3. the quantities become :class:`OrderPlan` values handed to ``sink`` (the executor).
+
+No other code decides trades. Decisions of one strategy are serialized and strictly
+increasing in bar time; ``catch_up`` decides once on the newest bar after a reconnect or
+restart (older missed bars are not traded late).
+
+Parity hazard: a strategy whose target depends on its whole history (a latch, an
+exponential average) gives the backtest's values only when ``history_bars`` covers the
+history the backtest saw; ``warmup`` bars are enough for finite-memory strategies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from stratvector.backtest.costs import SqrtImpactSlippage, slipped_price
+from stratvector.backtest.settings import BacktestSettings
+from stratvector.errors import StrategyError
+from stratvector.gateway.exits import ExitSpec
+from stratvector.gateway.feed import BarFeed, ClosedBar
+from stratvector.gateway.sizing import Decision, StrategyLedger
+from stratvector.strategy.base import Strategy
+
+log = logging.getLogger("stratvector.gateway.runner")
+
+SETTLE_ALL = 2**62
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """One order a strategy decided at the close of ``bar_time``.
+
+    ``quantity`` is signed shares; ``ref_price`` the close it was sized on; ``leg`` is
+    ``None`` for a strategy order, or ``"flatten"`` for closing orders that pass the halt
+    gate; ``reducing`` marks orders that only reduce risk. ``received`` is the
+    ``perf_counter`` when the deciding bar arrived (latency accounting).
+    """
+
+    strategy: str
+    symbol: str
+    bar_time: datetime
+    quantity: float
+    ref_price: float
+    target: float | None
+    leg: str | None = None
+    reducing: bool = False
+    received: float = field(default_factory=time.perf_counter)
+    exits: ExitSpec | None = None
+
+    @property
+    def side(self) -> str:
+        return "BUY" if self.quantity > 0 else "SELL"
+
+
+Sink = Callable[["StrategyRunner", Decision, list[OrderPlan]], Awaitable[None]]
+
+
+class StrategyRunner:
+    """One strategy over its symbols at one bar size. Constructor does no I/O."""
+
+    def __init__(
+        self,
+        strategy_id: str,
+        strategy: Strategy,
+        settings: BacktestSettings,
+        symbols: list[str],
+        feed: BarFeed,
+        sink: Sink,
+        *,
+        batch_timeout: float = 2.0,
+        may_decide: Callable[[str], bool] = lambda sid: True,
+        working: Callable[[str, str, datetime], bool] = lambda sid, sym, t: False,
+        hold: Callable[[bool], None] = lambda on: None,
+    ) -> None:
+        self.id = strategy_id
+        self.strategy = strategy
+        self.settings = settings
+        self.symbols = list(symbols)
+        self.feed = feed
+        self.sink = sink
+        self.batch_timeout = batch_timeout
+        self.may_decide = may_decide
+        self.working = working
+        self.hold = hold
+        self._targets: dict[tuple[str, int], float] = {}  # computed as bars arrive
+        self.ledger = StrategyLedger(self.symbols, settings)
+        self.warmup = max(int(strategy.warmup), 1)
+        self.last_decided: int | None = None
+        self.decisions = 0
+        self.target_seconds = 0.0  # time spent in Strategy.target (for benchmarks)
+        # per decision, seconds: bar received -> decision starts, targets, sizing
+        self.timing: dict[str, deque[float]] = {
+            k: deque(maxlen=10_000) for k in ("wait", "targets", "sizing")
+        }
+        self._reported: dict[str, int] = {}
+        self._received: dict[int, float] = {}
+        self._pending: set[int] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._sqrt = isinstance(settings.slippage, SqrtImpactSlippage)
+
+    # ------------------------------------------------------------------ bar events
+
+    def on_bar(self, bar: ClosedBar) -> None:
+        """A closed bar of one of this strategy's symbols (from the feed)."""
+        if bar.symbol not in self.ledger.index:
+            return
+        self._reported[bar.symbol] = max(self._reported.get(bar.symbol, 0), bar.time)
+        if self.last_decided is not None and bar.time <= self.last_decided:
+            return
+        self._received.setdefault(bar.time, bar.received)
+        self._pending.add(bar.time)
+        if self.may_decide(self.id):
+            # the strategy's view of this symbol now, while the other bars are on the way
+            started = time.perf_counter()
+            self._targets[(bar.symbol, bar.time)] = self.target_at(bar.symbol, bar.time)
+            self.timing["targets"].append(time.perf_counter() - started)
+        self._check()
+
+    def _check(self, force: bool = False) -> None:
+        while self._pending:
+            t = min(self._pending)
+            complete = all(self._reported.get(s, -1) >= t for s in self.symbols)
+            if not complete and not force:
+                if self._timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(self.batch_timeout, self._on_timeout)
+                return
+            self._pending.discard(t)
+            self.hold(True)
+            self._spawn(self._decide_held(t, self._received.pop(t, time.perf_counter())))
+            force = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        missing = [
+            s
+            for s in self.symbols
+            if self._pending and self._reported.get(s, -1) < min(self._pending)
+        ]
+        if missing:
+            log.info(
+                "%s: no bar from %s in %.1f s; deciding without",
+                self.id,
+                missing,
+                self.batch_timeout,
+            )
+        self._check(force=True)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        self.idle.clear()
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if not self._tasks:
+                self.idle.set()
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s: decision failed", self.id, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _decide_held(self, t: int, received: float) -> None:
+        try:
+            await self.decide(t, received)
+        finally:
+            self.hold(False)
+
+    def catch_up(self) -> None:
+        """Decide on the newest held bar if it was not decided yet (after a sync)."""
+        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        latest = max(
+            (
+                w.last_time
+                for s in self.symbols
+                if (w := self.feed.windows[s]).last_time is not None
+            ),
+            default=None,
+        )
+        for s in self.symbols:
+            w = self.feed.windows[s]
+            if w.last_time is not None:
+                self._reported[s] = max(self._reported.get(s, 0), w.last_time)
+        if latest is None or (self.last_decided is not None and latest <= self.last_decided):
+            return
+        self._spawn(self.decide(latest, time.perf_counter()))
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for t in list(self._tasks):
+            t.cancel()
+
+    # ------------------------------------------------------------------ the decision
+
+    def target_at(self, symbol: str, t: int) -> float:
+        """The strategy's target for ``symbol`` at bar time ``t`` (NaN: no view or no bar)."""
+        window = self.feed.windows[symbol]
+        if window.index_of(t) is None:
+            return math.nan
+        bars = window.frame(upto=t)
+        if len(bars) < self.warmup:
+            return math.nan
+        started = time.perf_counter()
+        out = self.strategy.target(bars)
+        self.target_seconds += time.perf_counter() - started
+        if not isinstance(out, pd.Series) or len(out) != len(bars):
+            raise StrategyError(
+                f"{type(self.strategy).__name__}.target for {symbol} must return a Series "
+                "on bars.index"
+            )
+        value = float(out.iloc[-1])
+        if abs(value) > 1.0 + 1e-12:
+            raise StrategyError(
+                f"{type(self.strategy).__name__}.target for {symbol} at {_ts(t)}: "
+                f"{value!r} is outside [-1, 1]"
+            )
+        return value
+
+    async def decide(self, t: int, received: float) -> None:
+        async with self._lock:
+            if self.last_decided is not None and t <= self.last_decided:
+                return
+            if not self.may_decide(self.id):
+                log.info("%s: bar %s not decided (not trading now)", self.id, _ts(t))
+                return
+            self.last_decided = t
+            started = time.perf_counter()
+            self.timing["wait"].append(started - received)
+            for key in [k for k in self._targets if k[1] < t]:
+                del self._targets[key]
+            n = len(self.symbols)
+            close = np.full(n, np.nan)
+            high = np.full(n, np.nan)
+            low = np.full(n, np.nan)
+            mark = np.full(n, np.nan)
+            target = np.full(n, np.nan)
+            skip = np.zeros(n, dtype=bool)
+            when = _ts(t)
+            for j, s in enumerate(self.symbols):
+                w = self.feed.windows[s]
+                close[j] = w.close_at(t)
+                mark[j] = w.last_close_upto(t)
+                if close[j] == close[j]:
+                    i = w.index_of(t)
+                    high[j] = w.column("high")[i]
+                    low[j] = w.column("low")[i]
+                    cached = self._targets.pop((s, t), None)
+                    target[j] = self.target_at(s, t) if cached is None else cached
+                    skip[j] = self.working(self.id, s, when)
+            sized = time.perf_counter()
+            self.ledger.settle(SETTLE_ALL)  # every fill received so far is in the past
+            self.ledger.observe(high, low)
+            sigma = adv = None
+            if self._sqrt:
+                sigma, adv = self._impact_inputs(t)
+            decision = self.ledger.decide(t, close, mark, target, sigma, adv, skip)
+            self.decisions += 1
+            plans = []
+            for j, qty in decision.orders.items():
+                pos = self.ledger.pos[j]
+                reducing = pos != 0 and (pos > 0) != (qty > 0) and abs(qty) <= abs(pos) + 1e-9
+                plans.append(
+                    OrderPlan(
+                        strategy=self.id,
+                        symbol=self.symbols[j],
+                        bar_time=when,
+                        quantity=qty,
+                        ref_price=float(close[j]),
+                        target=decision.targets.get(j),
+                        leg="flatten" if self.ledger.halted else None,
+                        reducing=reducing,
+                        received=received,
+                        exits=self._exits(j, qty, float(close[j])),
+                    )
+                )
+            self.timing["sizing"].append(time.perf_counter() - sized)
+            await self.sink(self, decision, plans)
+
+    def _exits(self, j: int, qty: float, close: float) -> ExitSpec | None:
+        """The protective exits the position after this order needs (None: none)."""
+        s = self.settings
+        if not (s.stop_loss > 0 or s.trailing_stop > 0 or s.take_profit > 0) or self.ledger.halted:
+            return None
+        old = float(self.ledger.pos[j])
+        new = old + qty
+        if abs(new) <= 1e-9:
+            return None
+        same_side = old != 0.0 and (old > 0) == (new > 0)
+        reducing = same_side and abs(new) < abs(old)
+        adding = same_side and abs(new) > abs(old)
+        side = 1.0 if qty > 0 else -1.0
+        estimate = slipped_price(s.slippage, close, abs(qty), side)
+        entry = float(self.ledger.entry_px[j])
+        peak = float(self.ledger.peak_px[j])
+        return ExitSpec(
+            quantity=-new,
+            stop_loss=s.stop_loss,
+            trailing_stop=s.trailing_stop,
+            take_profit=s.take_profit,
+            estimate=estimate,
+            entry=entry if reducing else None,
+            peak=peak if (reducing or adding) and peak == peak else None,
+            old_entry=entry if adding else None,
+            old_quantity=old if adding else 0.0,
+        )
+
+    def _impact_inputs(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rolling volatility and mean volume as the engine's ``impact_inputs`` gives them
+        at bar t (the values the kernel's sizing estimate uses at t's close)."""
+        window = int(getattr(self.settings.slippage, "window", 20))
+        n = len(self.symbols)
+        sigma = np.zeros(n)
+        adv = np.zeros(n)
+        for j, s in enumerate(self.symbols):
+            w = self.feed.windows[s]
+            df = w.frame(upto=t)
+            if len(df) < 2:
+                continue
+            close = df["close"]
+            sig = close.pct_change(fill_method=None).rolling(window, min_periods=2).std().shift(1)
+            av = df["volume"].rolling(window, min_periods=1).mean().shift(1)
+            sigma[j] = float(sig.iloc[-1]) if sig.iloc[-1] == sig.iloc[-1] else 0.0
+            adv[j] = float(av.iloc[-1]) if av.iloc[-1] == av.iloc[-1] else 0.0
+        return sigma, adv
+
+
+def _ts(t: int) -> datetime:
+    return datetime.fromtimestamp(t / 1e9, tz=UTC)

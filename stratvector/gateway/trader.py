@@ -1,0 +1,609 @@
+"""The trader: wires config -> connection -> feeds -> runners -> sizing -> execution.
+
+:class:`Trader` runs one or more strategies against IB Gateway/TWS (or ibsim) over one
+ib_async connection::
+
+    trader = Trader(configs, mode=resolve_mode(...))
+    await trader.start()      # journal, connect, account check, contracts, sync: READY
+    await trader.run()        # until stop() or a non-retryable failure
+    await trader.stop()       # clean: subscriptions cancelled, journal drained
+
+States are explicit (:class:`~stratvector.gateway.state.State`, ``trader.state``) and
+every change of interest (state, bar decided, order sent or acknowledged, fill) pulses
+:meth:`Trader.until`, which tests and the status line await instead of sleeping.
+
+Start-up order (each step can fail with one clear error, before any order is sent):
+config validation (constructor), journal open, connect, paper/live account check,
+contract qualification, then the sync below. After every (re)connect the supervisor
+runs the same sync: executions since the last journaled fill, pending intents against
+IB's orders, history warmup or gap backfill and fresh bar subscriptions, positions
+against the journal, intents that never left, the halt flag; then each strategy
+decides once on the newest bar it has not decided yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from stratvector.config import StrategyConfig
+from stratvector.data.cache import BarCache
+from stratvector.gateway import safety
+from stratvector.gateway.connection import (
+    Backoff,
+    Clock,
+    Connection,
+    Endpoint,
+    RestartWindow,
+    wall_clock,
+)
+from stratvector.gateway.contracts import ContractBook
+from stratvector.gateway.errors import ConnectError
+from stratvector.gateway.execution import EXIT_LEGS, Executor
+from stratvector.gateway.feed import BarFeed, ClosedBar
+from stratvector.gateway.guard import AccountView, Guard
+from stratvector.gateway.history import HistoryScheduler
+from stratvector.gateway.journal_queue import JournalQueue
+from stratvector.gateway.pacing import DEFAULT_POLICY, PacingPolicy
+from stratvector.gateway.reconcile import Reconciler, ReconcileReport
+from stratvector.gateway.runner import OrderPlan, StrategyRunner
+from stratvector.gateway.settings import StrategySpec, build_specs, warmup_span
+from stratvector.gateway.sizing import Decision
+from stratvector.gateway.state import FINAL, State, StateMachine
+from stratvector.gateway.supervisor import Supervisor
+from stratvector.store import Journal, parse_order_ref
+from stratvector.store.control import GLOBAL
+from stratvector.store.events import CONNECTED, DISCONNECTED
+
+log = logging.getLogger("stratvector.gateway.trader")
+
+
+class Trader:
+    """Runs strategies live. The constructor validates and builds; it does no I/O.
+
+    ``mode`` comes from :func:`~stratvector.gateway.safety.resolve_mode` (default: the
+    config's mode without a command-line confirmation, so live is refused); ``host``,
+    ``port``, ``client_id`` and ``journal_url`` override the config. ``on_order_latency``
+    receives each order's seconds from ``placeOrder`` to IB's ``Filled`` (the
+    ``order_latency_seconds`` metric). ``clock`` (wall time) and ``rng`` make the
+    restart window and the backoff jitter testable.
+    """
+
+    def __init__(
+        self,
+        configs: list[StrategyConfig],
+        *,
+        mode: safety.ModeDecision | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: int | None = None,
+        journal_url: str | None = None,
+        journal: Journal | None = None,
+        pacing: PacingPolicy | None = None,
+        clock: Clock = wall_clock,
+        rng: random.Random | None = None,
+        halt_poll: float = 1.0,
+        on_order_latency: Callable[[float], None] | None = None,
+    ) -> None:
+        self.specs, self.run_settings = build_specs(list(configs))
+        g = self.run_settings.gateway
+        self.mode = mode or safety.resolve_mode(g.mode, g.account, None, None)
+        self.endpoint = Endpoint(
+            host or g.host,
+            port
+            or (g.port if g.port is not None else (4001 if self.mode.mode == "live" else 4002)),
+            g.client_id if client_id is None else client_id,
+        )
+        self._journal_url = journal_url or self.run_settings.journal_url
+        self.journal = journal or Journal(self._journal_url)
+        self._own_journal = journal is None
+        self.jq = JournalQueue(self.journal)
+        self.state = StateMachine()
+        self.conn = Connection(self.endpoint, g.connect_timeout)
+        self.ib = self.conn.ib
+        symbols = [s for spec in self.specs for s in spec.symbols]
+        self.contracts = ContractBook(symbols, g.exchange, g.currency)
+        if pacing is None:
+            pacing = replace(DEFAULT_POLICY, max_requests=g.history_requests_per_10min)
+        self.history = HistoryScheduler(
+            self.ib, BarCache(self.run_settings.cache_dir), pacing, timeout=g.request_timeout
+        )
+        self._pulse = asyncio.Event() if _has_loop() else None
+        by_size: dict[str, list[str]] = {}
+        capacity: dict[str, int] = {}
+        for spec in self.specs:
+            by_size.setdefault(spec.bar_size, []).extend(spec.symbols)
+            capacity[spec.bar_size] = max(capacity.get(spec.bar_size, 0), spec.history_bars)
+        self.feeds: dict[str, BarFeed] = {
+            size: BarFeed(
+                self.contracts,
+                syms,
+                size,
+                self._on_bar,
+                capacity=capacity[size],
+                updates=g.bar_updates,
+                what_to_show=g.what_to_show,
+                use_rth=g.use_rth,
+                request_timeout=g.request_timeout,
+            )
+            for size, syms in by_size.items()
+        }
+        self.view = AccountView(self.ib, self.contracts, self._last_close)
+        self.guard = Guard(
+            self.run_settings.limits,
+            self.jq,
+            self.view,
+            [s.id for s in self.specs],
+            self._on_halt,
+            poll=halt_poll,
+            on_resume=self._on_resume,
+        )
+        self.runners: dict[str, StrategyRunner] = {}
+        for spec in self.specs:
+            self.runners[spec.id] = StrategyRunner(
+                spec.id,
+                spec.strategy,
+                spec.settings,
+                list(spec.symbols),
+                self.feeds[spec.bar_size],
+                self._sink,
+                batch_timeout=spec.config.gateway.batch_timeout,
+                may_decide=self._may_decide,
+                working=lambda sid, sym, t: self.executor.working(sid, sym, t),
+                hold=self._hold_journal,
+            )
+        self.ledgers = {sid: r.ledger for sid, r in self.runners.items()}
+        self.executor = Executor(
+            self.ib,
+            self.jq,
+            self.contracts,
+            self.ledgers,
+            self.guard,
+            client_id=self.endpoint.client_id,
+            order_type=g.order_type,
+            limit_offset_bps=g.limit_offset_bps,
+            time_in_force=g.time_in_force,
+            on_change=self._changed,
+            on_latency=on_order_latency,
+        )
+        owners: dict[str, list[str]] = {}
+        for spec in self.specs:
+            for sym in spec.symbols:
+                owners.setdefault(sym, []).append(spec.id)
+        self.reconciler = Reconciler(
+            self.ib,
+            self.jq,
+            self.executor,
+            self.contracts,
+            self.ledgers,
+            self.guard,
+            owners=owners,
+            policy=g.on_unknown_position,
+            timeout=g.request_timeout,
+        )
+        self.supervisor = Supervisor(
+            self.conn,
+            self.state,
+            self._sync,
+            backoff=Backoff(g.reconnect_delay, g.reconnect_max_delay, rng),
+            window=RestartWindow(g.restart_window, g.restart_timezone),
+            connect_attempts=g.connect_attempts,
+            lost_timeout=g.lost_timeout,
+            clock=clock,
+            on_down=self._on_down,
+        )
+        self.state.add_listener(lambda old, new, why: self._changed())
+        self.account = ""
+        self.syncs = 0
+        self.last_report: ReconcileReport | None = None
+        self._loaded = False
+        self._warm = False
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the journal, connect, check the account, sync. Raises on any failure
+        (with everything opened so far closed again)."""
+        self._pulse = asyncio.Event()
+        try:
+            self._preflight_journal()
+            self.jq.start()
+            try:
+                await self.supervisor.start()
+            except (TimeoutError, ConnectionError) as exc:
+                raise ConnectError(
+                    f"lost or timed out talking to IB Gateway at {self.endpoint} while "
+                    f"starting ({exc or type(exc).__name__}); check the Gateway and retry"
+                ) from exc
+            self.guard.start()
+        except BaseException:
+            await self._teardown(State.FAILED)
+            raise
+
+    async def run(self) -> None:
+        """Trade until :meth:`stop` is called or supervision fails (then raise)."""
+        if self.state.state == State.STARTING:
+            await self.start()
+        stopped = asyncio.ensure_future(self.state.wait_for(State.STOPPED, State.FAILED))
+        failed = asyncio.ensure_future(self.supervisor.wait_failed())
+        try:
+            done, _ = await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+            if failed in done:
+                failed.result()
+        finally:
+            for t in (stopped, failed):
+                t.cancel()
+
+    async def stop(self) -> None:
+        """Stop cleanly: no new decisions, subscriptions cancelled, journal flushed."""
+        if self.state.state in FINAL:
+            return
+        await self._teardown(State.STOPPED)
+
+    async def _teardown(self, final: State) -> None:
+        self._stopping = True
+        if self.state.state not in FINAL:
+            self.state.set(State.STOPPING, "stop requested")
+        for runner in self.runners.values():
+            runner.cancel()
+        await self.supervisor.stop()
+        await self.guard.stop()
+        for feed in self.feeds.values():
+            feed.live = False
+            feed.unsubscribe(self.ib)
+        self.executor.flush_fills()
+        self.executor.unbind()
+        if self.state.state not in FINAL and self.conn.connected and self._loaded:
+            with contextlib.suppress(Exception):
+                await self.jq.call(
+                    self.journal.events.record_event,
+                    DISCONNECTED,
+                    {"endpoint": str(self.endpoint), "reason": "stopped"},
+                    message="trader stopped",
+                )
+        self.conn.close()
+        await self.jq.drain()
+        self.jq.close()
+        if self._own_journal and self.journal.is_open:
+            self.journal.close()
+        self.state.set(final, "stopped" if final == State.STOPPED else self.state.reason)
+
+    # ------------------------------------------------------------------ the sync
+
+    async def _sync(self, reason: str) -> None:
+        """Everything that must agree before trading resumes (see the module docstring)."""
+        self.state.set(State.SYNCING, reason)
+        for feed in self.feeds.values():
+            feed.live = False
+        g = self.run_settings.gateway
+        ib = self.ib
+        self.account = safety.check_account(self.mode, ib.managedAccounts(), str(self.endpoint))
+        self.executor.account = self.reconciler.account = self.view.account = self.account
+        await self.contracts.qualify(ib, g.request_timeout)
+        if not self._loaded:
+            # opened only now: a run that cannot trade (unknown symbol, wrong account,
+            # unreachable Gateway) leaves no journal behind
+            await asyncio.to_thread(self.journal.open)
+            self.executor.bind()
+            await self._load_journal()
+            self._loaded = True
+        report = ReconcileReport()
+        await self.reconciler.executions(report)
+        await self.reconciler.orders(report)
+        now = await asyncio.wait_for(ib.reqCurrentTimeAsync(), g.request_timeout)
+        now_ns = int(now.timestamp() * 1_000_000) * 1000
+        for spec_size, feed in self.feeds.items():
+            if not feed.needs_backfill(now_ns):
+                continue  # a short gap: the subscription's initial bars fill it
+            specs = [s for s in self.specs if s.bar_size == spec_size]
+            start = min(self._warmup_start(s, now) for s in specs)
+            await feed.load_history(self.history, start)
+        self._warm = True
+        for feed in self.feeds.values():
+            if reason != "restored" or not feed.subscribed:
+                await feed.subscribe(ib)
+        await self.reconciler.positions(report, now)
+        await self.reconciler.resolve_unsent(report, self._latest_bar)
+        await self.guard.refresh()
+        self.last_report = report
+        self.syncs += 1
+        self.jq.submit(
+            self.journal.events.record_event,
+            CONNECTED,
+            {
+                "endpoint": str(self.endpoint),
+                "account": self.account,
+                "mode": self.mode.mode,
+                "reason": reason,
+                "fills_recovered": report.fills_recovered,
+                "orders_matched": report.orders_matched,
+                "orders_closed": report.orders_closed,
+                "resent": report.resent,
+                "abandoned": report.abandoned,
+                "unknown_positions": report.unknown_positions,
+            },
+            message=f"synced with {self.endpoint} ({reason})",
+        )
+        _release_memory()  # warmup's temporary frames and bar objects
+        self.state.set(State.HALTED if self.guard.halted() else State.READY, reason)
+        for feed in self.feeds.values():
+            feed.live = True
+        for runner in self.runners.values():
+            runner.catch_up()
+
+    def _preflight_journal(self) -> None:
+        """Refuse a journal URL that cannot work before connecting (no I/O beyond a
+        folder check): unparsable, unsupported backend, or a SQLite folder that is missing."""
+        from pathlib import Path
+
+        from stratvector.store.engine import resolve_url
+        from stratvector.store.errors import JournalError
+
+        if self.journal.is_open:
+            return
+        url = resolve_url(self._journal_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            folder = Path(url.database).parent
+            if not folder.is_dir():
+                raise JournalError(
+                    f"cannot open journal {self.journal.url}: folder {folder} does not exist; "
+                    "create it or point [journal] url at an existing folder"
+                )
+
+    def _warmup_start(self, spec: StrategySpec, now: dt.datetime) -> dt.datetime:
+        if spec.warmup_start is not None:
+            d = spec.warmup_start
+            return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+        g = self.run_settings.gateway
+        return now - warmup_span(spec.bar_size, spec.history_bars, g.use_rth)
+
+    async def _load_journal(self) -> None:
+        """Rebuild each strategy's ledger and last targets from the journal (restart)."""
+        journal = self.journal
+
+        def read() -> tuple[list[Any], list[Any]]:
+            return journal.fills.list_fills(), journal.orders.list_orders(limit=None)
+
+        fills, orders = await self.jq.call(read)
+        for f in fills:
+            self.executor._seen.add(f.exec_id)
+            if f.strategy not in self.ledgers:
+                continue
+            parts = parse_order_ref(f.order_ref)
+            exit_leg = f.order_ref is None or (parts is not None and parts.leg in EXIT_LEGS)
+            self.ledgers[f.strategy].add_fill(
+                f.exec_id,
+                f.symbol,
+                f.signed_quantity,
+                f.price,
+                f.commission,
+                int(f.time.timestamp() * 1_000_000) * 1000,
+                exit_leg=exit_leg,
+            )
+        latest: dict[tuple[str, str], Any] = {}
+        for o in orders:  # newest first
+            parts = parse_order_ref(o.order_ref)
+            if parts is None or parts.leg not in (None, "flatten"):
+                continue
+            latest.setdefault((o.strategy, o.symbol), o)
+        for (sid, sym), o in latest.items():
+            if sid in self.ledgers and o.target is not None:
+                self.ledgers[sid].restore_targets({sym: o.target})
+
+    def _latest_bar(self, strategy: str, symbol: str) -> int | None:
+        runner = self.runners.get(strategy)
+        if runner is None:
+            return None
+        return runner.feed.windows[symbol].last_time
+
+    # ------------------------------------------------------------------ events
+
+    def _on_bar(self, bar: ClosedBar) -> None:
+        for runner in self.runners.values():
+            if runner.feed.bar_size == bar.bar_size:
+                runner.on_bar(bar)
+        self._changed()
+
+    def _hold_journal(self, on: bool) -> None:
+        if on:
+            self.jq.hold()
+        else:
+            self.jq.release()
+
+    def _may_decide(self, strategy: str) -> bool:
+        return self.state.state in (State.READY, State.HALTED) and not self.guard.halted(strategy)
+
+    async def _sink(
+        self, runner: StrategyRunner, decision: Decision, plans: list[OrderPlan]
+    ) -> None:
+        when = dt.datetime.fromtimestamp(decision.time / 1e9, tz=dt.UTC)
+        if decision.halted_now:
+            await self.guard.trip(
+                runner.id,
+                f"{runner.id}: equity {decision.equity:,.2f} at or below "
+                f"{1 - runner.settings.max_drawdown:.0%} of its peak "
+                f"{runner.ledger.peak_equity:,.2f} ([risk] max_drawdown); positions closed",
+            )
+        await self.guard.check_account(when)
+        if plans:
+            await self.executor.submit(plans)
+        self._changed()
+
+    async def _on_halt(self, scope: str, reason: str) -> None:
+        strategy = None if scope == GLOBAL else scope
+        cancelled = self.executor.cancel_open(strategy)
+        log.warning("halted %s (%s): cancelled %d open order(s)", scope, reason, cancelled)
+        if self.run_settings.limits.flatten_on_kill:
+            await self.executor.submit(self.flatten_plans(strategy), check_risk=False)
+        if strategy is None:
+            self.state.set(State.HALTED, reason)
+        self._changed()
+
+    def _on_resume(self, scope: str) -> None:
+        if self.state.state == State.HALTED and not self.guard.halted():
+            self.state.set(State.READY, f"resumed ({scope})")
+        self._changed()
+
+    def flatten_plans(self, strategy: str | None = None) -> list[OrderPlan]:
+        """Closing orders for every position of ``strategy`` (None: all strategies)."""
+        plans = []
+        for sid, runner in self.runners.items():
+            if strategy is not None and sid != strategy:
+                continue
+            ledger = runner.ledger
+            ledger.settle(2**62)
+            last = runner.last_decided or runner.feed.latest()
+            if last is None:
+                continue
+            when = dt.datetime.fromtimestamp(last / 1e9, tz=dt.UTC)
+            for j, sym in enumerate(ledger.symbols):
+                qty = float(ledger.pos[j])
+                if qty == 0:
+                    continue
+                plans.append(
+                    OrderPlan(
+                        sid,
+                        sym,
+                        when,
+                        -qty,
+                        runner.feed.windows[sym].last_close,
+                        0.0,
+                        leg="flatten",
+                        reducing=True,
+                    )
+                )
+        return plans
+
+    def _on_down(self, why: str) -> None:
+        for feed in self.feeds.values():
+            feed.live = False
+            if why == "disconnected":
+                feed.forget()
+        if self._loaded:
+            self.jq.submit(
+                self.journal.events.record_event,
+                DISCONNECTED,
+                {"endpoint": str(self.endpoint), "reason": why},
+                message=f"lost {self.endpoint}: {why}",
+                severity="warning",
+            )
+
+    def _last_close(self, symbol: str) -> float:
+        for feed in self.feeds.values():
+            w = feed.windows.get(symbol)
+            if w is not None and len(w):
+                return w.last_close
+        return float("nan")
+
+    # ------------------------------------------------------------------ observing
+
+    def _changed(self) -> None:
+        if self._pulse is not None:
+            self._pulse.set()
+
+    async def until(self, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true, re-checking on every change; raises
+        ``TimeoutError`` after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not predicate():
+            if self.state.state == State.FAILED and self.supervisor.failure is not None:
+                raise self.supervisor.failure
+            left = end - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"timed out waiting for {predicate} (state {self.state.state})")
+            if self._pulse is None:
+                self._pulse = asyncio.Event()
+            self._pulse.clear()
+            # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation
+            waiter = asyncio.ensure_future(self._pulse.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=min(left, 0.05))
+            finally:
+                waiter.cancel()
+
+    def quiet(self) -> bool:
+        """No decision running, no order unacknowledged, no journal write queued."""
+        return (
+            all(r.idle.is_set() for r in self.runners.values())
+            and self.executor.in_flight() == 0
+            and self.executor.pending_acks() == 0
+            and self.jq.backlog == 0
+        )
+
+    def seen(self, t_ns: int) -> bool:
+        """Every feed holds a bar at or after ``t_ns``."""
+        return all((f.latest() or 0) >= t_ns for f in self.feeds.values())
+
+    def _timing(self, q: float) -> dict[str, float | None]:
+        """Percentiles of the decision path's phases, in ms (benchmarks and tuning)."""
+        runs = list(self.runners.values())
+        phases = {k: [x for r in runs for x in r.timing[k]] for k in ("wait", "targets", "sizing")}
+        st = self.executor.stats
+        phases.update(checks=list(st.checks), intent=list(st.intent), place=list(st.place))
+        return {k: _pct(v, q) for k, v in phases.items()}
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for the status line, health checks and tests."""
+        lat = (
+            np.array(self.executor.stats.send_latency) if self.executor.stats.send_latency else None
+        )
+        latest = max((f.latest() or 0) for f in self.feeds.values()) if self.feeds else 0
+        return {
+            "state": self.state.state.value,
+            "reason": self.state.reason,
+            "endpoint": str(self.endpoint),
+            "account": self.account,
+            "mode": self.mode.mode,
+            "last_bar": dt.datetime.fromtimestamp(latest / 1e9, tz=dt.UTC) if latest else None,
+            "decisions": sum(r.decisions for r in self.runners.values()),
+            "orders_sent": self.executor.stats.sent,
+            "orders_refused": self.executor.stats.refused,
+            "orders_rejected": self.executor.stats.rejected,
+            "fills": self.executor.stats.fills,
+            "reconnects": self.supervisor.reconnects,
+            "halted": self.guard.any_halted(),
+            "send_latency_p50_ms": float(np.percentile(lat, 50) * 1e3) if lat is not None else None,
+            "send_latency_p99_ms": float(np.percentile(lat, 99) * 1e3) if lat is not None else None,
+            "equity": {sid: r.ledger.equity for sid, r in self.runners.items()},
+            "positions": {sid: r.ledger.positions() for sid, r in self.runners.items()},
+            "journal_failures": self.jq.failures,
+            "timing_p50_ms": self._timing(50),
+            "timing_p99_ms": self._timing(99),
+            "uptime_s": time.time() - self.state.history[0][0],
+        }
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc only; a no-op
+    elsewhere), so the resident size after a warmup reflects what trading keeps."""
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _pct(values: Any, q: float) -> float | None:
+    return round(float(np.percentile(np.asarray(values), q)) * 1e3, 3) if len(values) else None
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

@@ -1,0 +1,1 @@
+"""Tests of the live path (gateway) against ibsim and in isolation."""

@@ -1,0 +1,172 @@
+"""Crashes: the trading process killed with SIGKILL between writing an intent and its
+fill, then restarted; and a death between the intent and ``placeOrder``. Zero lost fills,
+zero duplicate orders, and the backtest's fills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stratvector.config import load_config
+from stratvector.store import Journal
+from tests.gateway.conftest import (
+    assert_books_agree,
+    assert_parity,
+    backtest_reference,
+    journal_fills,
+    make_trader,
+    running_sim,
+    settle,
+    sim_costs,
+    step,
+    write_bars,
+    write_config,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _spawn(cfg: Path, port: int, status: Path) -> asyncio.subprocess.Process:
+    code = "import sys; from stratvector.cli import main; sys.exit(main(sys.argv[1:]))"
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "trade",
+        str(cfg),
+        "--port",
+        str(port),
+        "--status-file",
+        str(status),
+        "--no-status",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _wait_status(
+    status: Path,
+    proc: asyncio.subprocess.Process,
+    pred: Callable[[dict[str, Any]], bool],
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        if proc.returncode is not None:
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"trader exited {proc.returncode}: {err.decode()[-2000:]}")
+        try:
+            s = json.loads(status.read_text())
+            if pred(s):
+                return s
+        except (OSError, ValueError):
+            pass
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for the trader's status ({status})")
+        await asyncio.sleep(0.02)
+
+
+def _done_with(t: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: (
+        s["state"] in ("ready", "halted")
+        and s["quiet"]
+        and all((v or 0) >= t for v in s["latest"].values())
+    )
+
+
+async def _step_proc(sim, status: Path, proc) -> None:
+    assert await sim.advance(1) == 1
+    await _wait_status(status, proc, _done_with(sim.ctx.clock.last_closed_time()))
+
+
+async def test_kill_9_between_intent_and_fill_then_restart(tmp_path: Path) -> None:
+    write_bars(tmp_path / "bars", {"AAA": 71, "BBB": 72}, n=100)
+    cfg = write_config(tmp_path, "sma", ["AAA", "BBB"])
+    status = tmp_path / "status.json"
+    async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
+        first = sim.ctx.clock.last_closed_time()
+        proc = await _spawn(cfg, sim.port, status)
+        await _wait_status(status, proc, _done_with(first))
+        for _ in range(60):
+            await _step_proc(sim, status, proc)
+            if sim.ctx.book.working():
+                break
+        working = sim.ctx.book.working()
+        assert working, "no order was sent"
+        with Journal(load_config(cfg).journal_url()) as j:
+            pending = {o.order_ref for o in j.orders.pending_intents()}
+        assert {o.req.order_ref for o in working} <= pending  # journaled, sent, unfilled
+        proc.send_signal(signal.SIGKILL)
+        assert await proc.wait() == -signal.SIGKILL
+        status.unlink()
+        assert await sim.advance(1) == 1  # the orders fill while the trader is dead
+        proc = await _spawn(cfg, sim.port, status)
+        s = await _wait_status(status, proc, _done_with(sim.ctx.clock.last_closed_time()))
+        assert s["fills"] >= len(working)
+        for _ in range(30):
+            await _step_proc(sim, status, proc)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        bt = backtest_reference(cfg, sim, first)
+    assert_books_agree(sim, cfg)
+    assert_parity(bt, journal_fills(cfg))
+
+
+async def test_death_between_intent_and_place_order(tmp_path: Path) -> None:
+    """The journal holds intents IB never saw: on restart, still for the newest bar, they
+    are sent under their own refs (once); the fills are the backtest's."""
+    write_bars(tmp_path / "bars", {"AAA": 81, "BBB": 82}, n=100)
+    cfg = write_config(tmp_path, "sma", ["AAA", "BBB"])
+    async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
+        first = sim.ctx.clock.last_closed_time()
+        trader = make_trader(sim, [cfg])
+        await trader.start()
+        await settle(trader)
+        lost: list[str] = []
+        real_place = trader.executor._place
+
+        def die_before_sending(ref, plan, order):  # the process "dies" here
+            lost.append(ref)
+            raise RuntimeError("the process died here")
+
+        trader.executor._place = die_before_sending  # type: ignore[method-assign]
+        for _ in range(60):
+            await sim.advance(1)
+            t = sim.ctx.clock.last_closed_time()
+            await trader.until(
+                lambda t=t: (
+                    trader.seen(t)
+                    and all(r.idle.is_set() for r in trader.runners.values())
+                    and trader.jq.backlog == 0
+                ),
+                10,
+            )
+            if lost:
+                break
+        assert lost and not sim.ctx.book.working()
+        trader.executor._place = real_place  # type: ignore[method-assign]
+        trader.conn.close()  # no clean stop: the process is gone
+        await trader.supervisor.stop()
+        await trader.guard.stop()
+        trader.jq.close()
+        trader.journal.close()
+
+        again = make_trader(sim, [cfg])
+        await again.start()
+        try:
+            await settle(again)
+            assert again.last_report is not None and again.last_report.resent == len(lost)
+            assert {o.req.order_ref for o in sim.ctx.book.working()} == set(lost)
+            await step(sim, again, 40)
+        finally:
+            await again.stop()
+        bt = backtest_reference(cfg, sim, first)
+    assert_books_agree(sim, cfg)
+    assert_parity(bt, journal_fills(cfg))
