@@ -40,6 +40,7 @@ from stratvector.data.resample import parse_bar_size
 from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import WarmupError
 from stratvector.gateway.history import MAX_DURATION, HistoryError, HistoryScheduler, ib_bar_size
+from stratvector.gateway.pacing import PacingGate, RequestKey
 from stratvector.gateway.window import BarWindow
 
 log = logging.getLogger("stratvector.gateway.feed")
@@ -149,26 +150,39 @@ class BarFeed:
 
     # ------------------------------------------------------------------ live stream
 
-    async def subscribe(self, ib: IB) -> None:
-        """(Re)subscribe every symbol; bars in the initial answers are merged as catch-up."""
+    async def subscribe(self, ib: IB, gate: PacingGate | None = None) -> None:
+        """(Re)subscribe every symbol; bars in the initial answers are merged as catch-up.
+
+        A subscription is a historical request to IB and counts against its pacing
+        limits: with ``gate`` (the history scheduler's), each waits for and is recorded
+        in the same gate as the warmup requests, so they never cause error 162 together.
+        """
         self.unsubscribe(ib)
-        await asyncio.gather(*(self._subscribe_one(ib, s) for s in self.symbols))
+        await asyncio.gather(*(self._subscribe_one(ib, s, gate) for s in self.symbols))
 
     @property
     def subscribed(self) -> bool:
         return len(self._subs) == len(self.symbols)
 
-    async def _subscribe_one(self, ib: IB, symbol: str) -> None:
+    async def _subscribe_one(self, ib: IB, symbol: str, gate: PacingGate | None = None) -> None:
         contract = self.contracts.get(symbol).contract
         delay = self.retry_delay
         for attempt in range(self.subscribe_retries + 1):
             # the first round depends on the clock: a restarted process does not repeat the
             # request its predecessor made seconds ago (IB refuses identical ones for 15 s)
             self._rounds[symbol] = self._rounds.get(symbol, int(time.time() // 2)) + 1
+            duration = self._duration(self._rounds[symbol])
+            if gate is not None:
+                key = RequestKey(
+                    symbol.upper(), self.what_to_show, self.ib_size, duration, "", self.use_rth
+                )
+                while (wait := gate.wait_time(key, time.monotonic())) > 0:
+                    await asyncio.sleep(wait)
+                gate.record(key, time.monotonic())
             bars = await ib.reqHistoricalDataAsync(
                 contract,
                 endDateTime="",
-                durationStr=self._duration(self._rounds[symbol]),
+                durationStr=duration,
                 barSizeSetting=self.ib_size,
                 whatToShow=self.what_to_show,
                 useRTH=self.use_rth,
