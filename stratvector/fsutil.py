@@ -16,6 +16,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
         raise StratVectorError(f"{path}: folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a report or payload is an ordinary file:
+        # keep the mode of the file it replaces, else 0644
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

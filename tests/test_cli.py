@@ -203,3 +203,9 @@ def test_stratvector_ibsim_entry_point_serves_the_real_client(tmp_path):
     bad = subprocess.run([str(exe), "ibsim", "--bars", str(tmp_path / "none")], capture_output=True, text=True,
                          timeout=60, check=False)  # fmt: skip
     assert bad.returncode == 2 and "stratvector" in bad.stderr
+
+
+def test_outputs_are_ordinary_readable_files(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["backtest", str(_small(tmp_path)), "--json", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o644
