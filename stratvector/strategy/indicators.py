@@ -122,13 +122,15 @@ def rolling_std_nb(x: np.ndarray, n: int, ddof: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def ema_nb(x: np.ndarray, n: int) -> np.ndarray:
-    """Exponential moving average, ``a = 2 / (n + 1)``, seeded with the SMA at ``n - 1``."""
+def seeded_smoothing_nb(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    """Exponential smoothing with weight ``alpha``, seeded with the mean of the first
+    ``n`` finite values (first value at position ``n - 1`` of a finite run); a
+    non-finite value restarts the warmup. EMA and Wilder's ATR are this with
+    ``alpha = 2 / (n + 1)`` and ``1 / n``."""
     size = x.shape[0]
     out = np.full(size, np.nan)
     if n < 1:
         return out
-    alpha = 2.0 / (n + 1.0)
     run = 0
     prev = np.nan
     for i in range(size):
@@ -148,6 +150,12 @@ def ema_nb(x: np.ndarray, n: int) -> np.ndarray:
             prev = (1.0 - alpha) * prev + alpha * v
         out[i] = prev
     return out
+
+
+@njit(cache=True)
+def ema_nb(x: np.ndarray, n: int) -> np.ndarray:
+    """Exponential moving average, ``a = 2 / (n + 1)``, seeded with the SMA at ``n - 1``."""
+    return seeded_smoothing_nb(x, n, 2.0 / (n + 1.0))
 
 
 @njit(cache=True)
@@ -215,31 +223,9 @@ def true_range_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.nd
 @njit(cache=True)
 def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
     """Wilder's average true range over ``n`` bars; first value at ``n``."""
-    size = close.shape[0]
-    out = np.full(size, np.nan)
     if n < 1:
-        return out
-    tr = true_range_nb(high, low, close)
-    alpha = 1.0 / n
-    run = 0
-    prev = np.nan
-    for i in range(size):
-        v = tr[i]
-        if not math.isfinite(v):
-            run = 0
-            continue
-        run += 1
-        if run < n:
-            continue
-        if run == n:
-            total = 0.0
-            for j in range(i - n + 1, i + 1):
-                total += tr[j]
-            prev = total / n
-        else:
-            prev = (1.0 - alpha) * prev + alpha * v
-        out[i] = prev
-    return out
+        return np.full(close.shape[0], np.nan)
+    return seeded_smoothing_nb(true_range_nb(high, low, close), n, 1.0 / n)
 
 
 @njit(cache=True)

@@ -62,6 +62,17 @@ def _frames(n: int, n_sym: int, seed: int, gaps: bool) -> dict[str, pd.DataFrame
     return frames
 
 
+def _random_portfolio(seed: int, n: int, n_sym: int):
+    """Synthetic symbols with gaps and random long/short targets for each."""
+    rng = np.random.default_rng(seed)
+    frames = _frames(n, n_sym, seed, gaps=True)
+    tables = {
+        s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
+        for s, df in frames.items()
+    }
+    return frames, tables
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
@@ -162,12 +173,7 @@ def test_kernel_matches_reference(
 )
 def test_invariants(seed, n, warmup, lot):
     """Equity = cash + positions at every bar; no trade before warmup; costs >= 0."""
-    rng = np.random.default_rng(seed)
-    frames = _frames(n, 2, seed, gaps=True)
-    tables = {
-        s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
-        for s, df in frames.items()
-    }
+    frames, tables = _random_portfolio(seed, n, 2)
     cfg = BacktestSettings(
         lot_size=lot,
         position_size=0.5,
@@ -216,12 +222,7 @@ def test_zero_cost_buy_and_hold_is_the_price_ratio(seed, n):
 def test_trade_pnl_adds_up_to_the_equity_change(seed, n, lot):
     """Every fill belongs to exactly one trade and open trades are marked at the last
     close, so the trades' net P&L sums to final equity minus the initial cash."""
-    rng = np.random.default_rng(seed)
-    frames = _frames(n, 3, seed, gaps=True)
-    tables = {
-        s: (df, pd.Series(_random_targets(rng, len(df), 1, True)[:, 0], index=df.index))
-        for s, df in frames.items()
-    }
+    frames, tables = _random_portfolio(seed, n, 3)
     cfg = BacktestSettings(
         lot_size=lot,
         position_size=0.3,
