@@ -7,13 +7,11 @@ drawdown, monthly returns heatmap, and the trade table.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from stratvector.backtest.result import BacktestResult
-from stratvector.fsutil import atomic_write_text
 
 MAX_PRICE_PANELS = 8
 
@@ -120,13 +118,6 @@ def build_report(result: BacktestResult, bars: dict[str, pd.DataFrame], title: s
     parts.append(_trade_table(trades))
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def write_report(
-    result: BacktestResult, bars: dict[str, pd.DataFrame], path: str | Path, title: str
-) -> Path:
-    """Write the report atomically (a crash leaves no half-written file)."""
-    return atomic_write_text(Path(path), build_report(result, bars, title))
 
 
 def _metrics_table(metrics: dict[str, float], columns: int = 3) -> str:

@@ -154,7 +154,7 @@ def _genetic(
         new = list(dict.fromkeys(p for p in pop if p not in scores))
         if not new:
             return
-        start = sum(1 for _ in scores)
+        start = len(scores)
         sets = [space.at(p) for p in new]
         res = evaluator(
             strategy_cls, bars, sets, settings, set_ids=range(start, start + len(new)), **kwargs

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratvector.backtest.engine import simulate_targets, strategy_target, validated_frames
+from stratvector.backtest.engine import (
+    infer_periods_per_year,
+    simulate_targets,
+    strategy_target,
+    validated_frames,
+)
 from stratvector.backtest.search import Method, SearchResult, optimize
 from stratvector.backtest.settings import BacktestSettings
 from stratvector.backtest.space import ParamSpace
@@ -109,7 +114,6 @@ def walk_forward(
     obj = objective if isinstance(objective, Objective) else Objective.parse(objective)
     extra = {} if evaluator is None else {"evaluator": evaluator}
     rows, searches, oos_parts = [], [], []
-    equity_level = settings.init_cash
     for k, w in enumerate(windows):
         train_bars = {
             s: df[(df.index >= w.train_start) & (df.index <= w.train_end)]
@@ -152,11 +156,10 @@ def walk_forward(
             }
         )
         oos_parts.append(oos_res.returns)
-        equity_level *= 1.0 + oos_res.total_return
     oos_returns = pd.concat(oos_parts).rename("oos_returns")
     oos_equity = (settings.init_cash * (1.0 + oos_returns).cumprod()).rename("oos_equity")
     table = pd.DataFrame(rows)
-    ppy = settings.periods_per_year or _ppy(oos_returns.index)
+    ppy = settings.periods_per_year or infer_periods_per_year(oos_returns.index)
     stitched = summary(oos_returns, periods_per_year=ppy)
     metrics = {f"oos_{k}": v for k, v in stitched.items()}
     mean_is = float(table["is_sharpe"].mean())
@@ -196,12 +199,6 @@ def _trade_window(
     if not window_frames:
         raise ConfigError(f"no bars between {start} and {end}")
     return simulate_targets(strategy, window_frames, window_targets, settings)
-
-
-def _ppy(index: pd.DatetimeIndex) -> float:
-    from stratvector.backtest.engine import infer_periods_per_year
-
-    return infer_periods_per_year(index)
 
 
 def _stability(table: pd.DataFrame, space: ParamSpace) -> pd.DataFrame:

@@ -186,35 +186,18 @@ def _expected_backtests(
     return ga.population * ga.generations * n_symbols  # upper bound: repeats are cached
 
 
-class _Bar:
-    def __init__(self, bar: Any) -> None:
-        self._bar = bar
-
-    def update(self, n: int) -> None:
-        self._bar.update(n)
-
-
 def _progress(total: int | None, unknown: bool):
-    from contextlib import contextmanager
-
+    """A progress bar on stderr, off when stderr is not a terminal."""
     from tqdm import tqdm
 
-    @contextmanager
-    def cm():
-        bar = tqdm(
-            total=None if unknown else total,
-            unit="backtest",
-            dynamic_ncols=True,
-            leave=False,
-            mininterval=0.2,
-            disable=None,
-        )
-        try:
-            yield _Bar(bar)
-        finally:
-            bar.close()
-
-    return cm()
+    return tqdm(
+        total=None if unknown else total,
+        unit="backtest",
+        dynamic_ncols=True,
+        leave=False,
+        mininterval=0.2,
+        disable=None,
+    )
 
 
 def _print_result(result: Any, walk: Any, top: int) -> None:
