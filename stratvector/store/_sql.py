@@ -31,6 +31,30 @@ def insert_ignore(
     return session.execute(stmt).first() is not None
 
 
+def insert_ignore_many(
+    session: Session,
+    model: type,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    key: str,
+) -> set[Any]:
+    """One multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING``; returns the
+    ``key`` values of the rows written (the others existed)."""
+    if not rows:
+        return set()
+    name = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    # one cached statement, executed for many parameter sets (SQLAlchemy batches them
+    # as "insertmanyvalues"): a multi-row VALUES would be compiled anew per row count
+    stmt = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c[key])
+    )
+    return {row[0] for row in session.execute(stmt, [dict(r) for r in rows])}
+
+
 def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
     """Lock the selected rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
     if session.get_bind().dialect.name == "postgresql":

@@ -37,7 +37,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from alembic.util.exc import CommandError
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -50,6 +49,7 @@ from stratvector.store.control import Control
 from stratvector.store.errors import JournalError, JournalUnavailableError
 from stratvector.store.events import Events
 from stratvector.store.fills import Fills
+from stratvector.store.migrate import MigrationError
 from stratvector.store.orders import Orders
 from stratvector.store.reports import Reports
 from stratvector.store.runs import Runs, Strategies
@@ -210,7 +210,7 @@ class Journal:
         except JournalError:
             engine.dispose()
             raise
-        except (SQLAlchemyError, CommandError, OSError) as exc:
+        except (SQLAlchemyError, MigrationError, OSError) as exc:
             engine.dispose()
             raise JournalError(
                 f"cannot open journal {mask_url(url)}: {_describe(exc, url)}"
@@ -314,15 +314,15 @@ class Journal:
     def _prepare_schema(self, conn: Connection) -> None:
         migrate.lock_schema(conn)  # concurrent first opens: one migrates, the others wait
         current = migrate.current_revision(conn)
-        head = migrate.head_revision()
-        if current is not None and current != head and not migrate.is_known_revision(current):
+        head = migrate.HEAD
+        if current == head:
+            return
+        if current is not None and not migrate.is_known_revision(current):
             raise JournalError(
                 f"journal {mask_url(self._resolved())} is at schema revision {current}, "
                 f"which this StratVector version does not know (newest known: {head}); "
                 "it was written by a newer StratVector: upgrade StratVector"
             )
-        if current == head:
-            return
         if not self._migrate:
             raise JournalError(
                 f"journal {mask_url(self._resolved())} is at schema revision "

@@ -23,6 +23,7 @@ journal's own: :data:`INTENT` (written, not yet submitted) and :data:`ABANDONED`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from stratvector.store._sql import for_update, insert_ignore
+from stratvector.store._sql import for_update, insert_ignore_many
 from stratvector.store._types import jsonable, opt_utc, to_utc, utc_now
 from stratvector.store.errors import (
     IntentConflictError,
@@ -170,6 +171,42 @@ class StatusRecord:
     message: str | None
 
 
+def _fresh_record(values: dict[str, Any]) -> OrderRecord:
+    """The record of an intent just inserted from ``values`` (no read back needed)."""
+    return OrderRecord(
+        **{k: values[k] for k in _INTENT_FIELDS},
+        status=INTENT,
+        ib_order_id=None,
+        perm_id=None,
+        client_id=None,
+        submitted_at=None,
+        filled=0.0,
+        remaining=values["quantity"],
+        avg_fill_price=None,
+        last_fill_price=None,
+        updated_at=values["created_at"],
+        created=True,
+    )
+
+
+_INTENT_FIELDS = (
+    "order_ref",
+    "strategy",
+    "symbol",
+    "bar_time",
+    "side",
+    "quantity",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "time_in_force",
+    "account",
+    "target",
+    "detail",
+    "created_at",
+)
+
+
 def order_record(intent: OrderIntent, created: bool = False) -> OrderRecord:
     order = intent.order
     return OrderRecord(
@@ -199,6 +236,53 @@ def order_record(intent: OrderIntent, created: bool = False) -> OrderRecord:
         updated_at=order.updated_at if order else intent.created_at,
         created=created,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One order intent to journal (the arguments of :meth:`Orders.record_intent`)."""
+
+    order_ref: str
+    strategy: str
+    symbol: str
+    bar_time: datetime
+    side: str
+    quantity: float
+    order_type: str = "MKT"
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: str = "DAY"
+    account: str | None = None
+    target: float | None = None
+    detail: dict[str, Any] | None = None
+    created_at: datetime | None = None
+
+
+def _intent_values(i: Intent) -> dict[str, Any]:
+    """The row of an intent, validated (``ValueError`` names the bad value)."""
+    side = _side(i.side)
+    order_type = i.order_type.strip().upper()
+    _positive(i.quantity, "quantity")
+    if "LMT" in order_type and i.limit_price is None:
+        raise ValueError(f"order type {order_type} needs a limit_price")
+    if order_type.startswith(("STP", "TRAIL")) and i.stop_price is None:
+        raise ValueError(f"order type {order_type} needs a stop_price")
+    return {
+        "order_ref": i.order_ref,
+        "strategy": i.strategy,
+        "symbol": i.symbol,
+        "bar_time": to_utc(i.bar_time, "bar_time"),
+        "side": side,
+        "quantity": float(i.quantity),
+        "order_type": order_type,
+        "limit_price": _opt_float(i.limit_price),
+        "stop_price": _opt_float(i.stop_price),
+        "time_in_force": i.time_in_force.strip().upper(),
+        "account": i.account,
+        "target": _opt_float(i.target),
+        "detail": jsonable(i.detail),
+        "created_at": opt_utc(i.created_at, "created_at") or utc_now(),
+    }
 
 
 # ---------------------------------------------------------------------- repository
@@ -237,43 +321,73 @@ class Orders:
         returns the existing row with ``created=False`` and writes nothing. The same ref
         with a different order raises :class:`IntentConflictError` (with ``existing``).
         """
-        side = _side(side)
-        order_type = order_type.strip().upper()
-        _positive(quantity, "quantity")
-        if "LMT" in order_type and limit_price is None:
-            raise ValueError(f"order type {order_type} needs a limit_price")
-        if order_type.startswith(("STP", "TRAIL")) and stop_price is None:
-            raise ValueError(f"order type {order_type} needs a stop_price")
-        values = {
-            "order_ref": order_ref,
-            "strategy": strategy,
-            "symbol": symbol,
-            "bar_time": to_utc(bar_time, "bar_time"),
-            "side": side,
-            "quantity": float(quantity),
-            "order_type": order_type,
-            "limit_price": _opt_float(limit_price),
-            "stop_price": _opt_float(stop_price),
-            "time_in_force": time_in_force.strip().upper(),
-            "account": account,
-            "target": _opt_float(target),
-            "detail": jsonable(detail),
-            "created_at": opt_utc(created_at, "created_at") or utc_now(),
-        }
+        spec = Intent(
+            order_ref,
+            strategy,
+            symbol,
+            bar_time,
+            side,
+            quantity,
+            order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+            account=account,
+            target=target,
+            detail=detail,
+            created_at=created_at,
+        )
+        (out,) = self.record_intents([spec])
+        if isinstance(out, IntentConflictError):
+            raise out
+        return out
+
+    def record_intents(self, intents: Sequence[Intent]) -> list[OrderRecord | IntentConflictError]:
+        """Write several intents in ONE committed transaction (one disk sync): the intents
+        of one bar's decision. Each is idempotent as in :meth:`record_intent`.
+
+        Returns, in order, the journaled order for each (``created`` True for the ones
+        this call wrote) or, for a ref already journaled for a different order, the
+        :class:`IntentConflictError` (returned, not raised: the other intents of the
+        batch are still written and may be sent). Invalid values raise ``ValueError``
+        before anything is written.
+        """
+        rows = [_intent_values(i) for i in intents]
+        if not rows:
+            return []
+        refs = [r["order_ref"] for r in rows]
+        if len(set(refs)) != len(refs):
+            raise ValueError("record_intents: an order ref appears twice in one batch")
         with self._journal.write() as s:
-            created = insert_ignore(s, OrderIntent, values, ["order_ref"])
-            intent = _load_intent(s, order_ref)
-            assert intent is not None
-            record = order_record(intent, created)
-            if not created:
+            created = insert_ignore_many(s, OrderIntent, rows, ["order_ref"], "order_ref")
+            found: dict[str, OrderIntent] = {}
+            if len(created) < len(rows):  # replays: read what the journal holds
+                stmt = (
+                    select(OrderIntent)
+                    .where(OrderIntent.order_ref.in_([r for r in refs if r not in created]))
+                    .options(selectinload(OrderIntent.order))
+                )
+                found = {i.order_ref: i for i in s.scalars(stmt)}
+            out: list[OrderRecord | IntentConflictError] = []
+            for values in rows:
+                ref = values["order_ref"]
+                if ref in created:  # the row is exactly what was written
+                    out.append(_fresh_record(values))
+                    continue
+                intent = found[ref]
+                record = order_record(intent)
                 diff = _differences(intent, values)
                 if diff:
-                    raise IntentConflictError(
-                        f"order ref {order_ref!r} is already journaled for a different order "
-                        f"({'; '.join(diff)}); an order ref must identify one order",
-                        existing=record,
+                    out.append(
+                        IntentConflictError(
+                            f"order ref {ref!r} is already journaled for a different order "
+                            f"({'; '.join(diff)}); an order ref must identify one order",
+                            existing=record,
+                        )
                     )
-            return record
+                else:
+                    out.append(record)
+            return out
 
     def mark_submitted(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from stratvector.store import (
     ABANDONED,
     INTENT,
+    Intent,
     IntentConflictError,
     OrderIdConflictError,
     UnknownOrderError,
@@ -76,6 +78,51 @@ def test_same_ref_for_a_different_order_is_refused(journal):
     with pytest.raises(IntentConflictError, match="side"):
         _intent(journal, side="SELL")
     assert journal.orders.get(first.order_ref).quantity == 100
+
+
+def test_record_intents_writes_a_batch_in_one_transaction(journal):
+    refs = [make_order_ref("m", sym, T0) for sym in ("AAPL", "MSFT", "NVDA")]
+    journal.orders.record_intent(refs[1], "m", "MSFT", T0, "SELL", 5)  # journaled before
+    journal.orders.record_intent(refs[2], "m", "NVDA", T0, "BUY", 7)
+    batch = [
+        Intent(refs[0], "m", "AAPL", T0, "BUY", 10, detail={"leg": None}),
+        Intent(refs[1], "m", "MSFT", T0, "SELL", 5),  # the same order: a replay
+        Intent(refs[2], "m", "NVDA", T0, "BUY", 8),  # the same ref, another order
+        Intent(
+            make_order_ref("m", "AAPL", T0, "stop"),
+            "m",
+            "AAPL",
+            T0,
+            "SELL",
+            10,
+            "STP",
+            stop_price=95.0,
+        ),
+    ]
+    out = journal.orders.record_intents(batch)
+    assert [type(o).__name__ for o in out] == [
+        "OrderRecord",
+        "OrderRecord",
+        "IntentConflictError",
+        "OrderRecord",
+    ]
+    assert out[0].created and out[3].created and not out[1].created
+    for fresh in (out[0], out[3]):  # built from the values written, equal to a read back
+        assert dataclasses.replace(fresh, created=False) == journal.orders.get(fresh.order_ref)
+    assert out[2].existing.quantity == 7  # returned, not raised; the others are written
+    assert out[3].stop_price == 95.0 and out[0].detail == {"leg": None}
+    assert len(journal.orders.list_orders()) == 4
+    assert journal.orders.record_intents([]) == []
+    with pytest.raises(ValueError, match="twice"):
+        journal.orders.record_intents([batch[0], batch[0]])
+    with pytest.raises(ValueError, match="quantity"):  # validated before anything is written
+        journal.orders.record_intents(
+            [
+                Intent(make_order_ref("m", "X", T0), "m", "X", T0, "BUY", 1),
+                Intent(make_order_ref("m", "Y", T0), "m", "Y", T0, "BUY", 0),
+            ]
+        )
+    assert journal.orders.get(make_order_ref("m", "X", T0)) is None
 
 
 def test_intent_validation(journal):

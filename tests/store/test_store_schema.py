@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from stratvector.store import Journal, JournalError
+from stratvector.store import Journal, JournalError, migrate
 from stratvector.store.migrate import alembic_config, head_revision
 from stratvector.store.models import Base
 
@@ -133,3 +136,25 @@ def test_postgres_has_no_journal_mode(journal):
         assert journal.sqlite_journal_mode() == "wal"
     else:
         assert journal.sqlite_journal_mode() is None
+
+
+def test_packaged_head_constant_matches_the_migration_scripts():
+    # a new revision without HEAD moved would leave journals unmigrated
+    assert head_revision() == migrate.HEAD
+
+
+def test_opening_an_up_to_date_journal_does_not_load_alembic(tmp_path):
+    path = tmp_path / "j.db"
+    Journal(path=path).open().close()  # creates and migrates (loads Alembic here)
+    code = (
+        "import sys\n"
+        "from stratvector.store import Journal\n"
+        f"j = Journal(path={str(path)!r}).open()\n"
+        "assert j.schema_revision() is not None\n"
+        "j.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
