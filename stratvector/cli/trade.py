@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+GIL_SWITCH_INTERVAL = 0.0005  # seconds (CPython's default is 0.005)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -76,6 +78,11 @@ def cmd_trade(args: argparse.Namespace) -> int:
         journal_url=journal_url,
     )
     show = not args.no_status and sys.stderr.isatty()
+    # The journal threads run Python (SQLAlchemy) while the event loop reads IB's socket:
+    # with CPython's default 5 ms GIL switch interval a bar update can wait 5 ms for the
+    # GIL behind a fill being journaled. 0.5 ms keeps the loop responsive (this is the
+    # trading process's own entry point: the setting is process-wide).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     return asyncio.run(_run(trader, show, args.status_file))
 
 

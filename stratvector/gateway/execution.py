@@ -6,8 +6,9 @@ Sending (:meth:`Executor.submit`), for each :class:`~stratvector.gateway.runner.
    pre-trade risk check. A refused order is still journaled -- as an intent closed at
    once as ``Abandoned`` with the reason -- plus a ``limit_breach`` event, so the refusal
    is on record and a replay of the same decision is refused the same way;
-2. ``ref = make_order_ref(strategy, symbol, bar time[, leg])`` and the intent is
-   committed to the journal (on the journal thread, awaited);
+2. ``ref = make_order_ref(strategy, symbol, bar time[, leg])``; the intents of the
+   whole decision (with their protective children) are committed to the journal in one
+   transaction (on the journal thread, awaited): one disk sync per bar, not per order;
 3. only if the journal says the intent is new: ``placeOrder`` with ``orderRef=ref``.
    A replayed intent (a restart or reconnect re-deciding the same bar) is never sent
    again: reconciliation matches it to IB's orders and executions instead;
@@ -16,8 +17,11 @@ Sending (:meth:`Executor.submit`), for each :class:`~stratvector.gateway.runner.
 Receiving: every execution (live ``execDetails`` or recovered by ``reqExecutions``) goes
 through :meth:`Executor.ingest_fill` -- journaled idempotently by ``execId`` and booked
 into its strategy's ledger once; commission reports follow. Latency is measured twice:
-bar received -> ``placeOrder`` returned (``send_latency``) and ``placeOrder`` -> IB's
-``Filled`` status (``fill_latency``, the ``order_latency_seconds`` metric).
+the symbol's bar received -> ``placeOrder`` returned (``send_latency``), the
+decision's last bar received -> ``placeOrder`` returned (``decision_latency``: the
+part the trader controls once sizing can run; not counted for the catch-up decision
+after a start or reconnect, which enters every position at once), and ``placeOrder`` -> IB's ``Filled``
+status (``fill_latency``, the ``order_latency_seconds`` metric).
 
 Order types: market by default; ``limit`` sends a limit at the sizing close plus
 (buys) or minus (sells) ``limit_offset_bps``, rounded to the contract's tick away from
@@ -45,7 +49,7 @@ from stratvector.gateway.guard import Guard
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.runner import OrderPlan
 from stratvector.gateway.sizing import StrategyLedger
-from stratvector.store import make_order_ref, parse_order_ref
+from stratvector.store import Intent, make_order_ref, parse_order_ref
 from stratvector.store.events import LIMIT_BREACH
 
 log = logging.getLogger("stratvector.gateway.execution")
@@ -55,6 +59,7 @@ ACK_TIMEOUT = 10.0
 FILL_WAIT = 2.0  # seconds a fill waits for its commission report before it is journaled
 UNSET = 1.7976931348623157e308
 ORDER_REJECTED = "order_rejected"
+STATS_WINDOW = 10_000  # latency samples kept (the percentiles are over the newest)
 
 
 @dataclass
@@ -86,11 +91,23 @@ class ExecStats:
     refused: int = 0
     rejected: int = 0
     fills: int = 0
-    send_latency: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    checks: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    intent: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    place: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    fill_latency: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    send_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    decision_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    checks: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    intent: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    place: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    fill_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+
+
+@dataclass
+class _Outgoing:
+    """A plan made ready to send: its IB order, bracket children and journal intents."""
+
+    plan: OrderPlan
+    ref: str
+    order: Order
+    children: list[tuple[str, str, Order, ExitSpec]]
+    intents: list[Intent]
 
 
 class Executor:
@@ -161,6 +178,7 @@ class Executor:
         ready: list[tuple[OrderPlan, str, Any]] = []
         checked = time.perf_counter()
         extra = self._working_quantities()
+        base = self.guard.account(plans[0].bar_time) if plans and check_risk else None
         for plan in plans:
             ref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, plan.leg)
             passes_gate = plan.leg is not None or plan.reducing
@@ -170,7 +188,13 @@ class Executor:
             proposal = None
             if check_risk:
                 proposal, decision = self.guard.check(
-                    plan.strategy, plan.symbol, plan.quantity, plan.ref_price, plan.bar_time, extra
+                    plan.strategy,
+                    plan.symbol,
+                    plan.quantity,
+                    plan.ref_price,
+                    plan.bar_time,
+                    extra,
+                    base,
                 )
                 if not decision.allowed:
                     await self._refuse(plan, ref, decision)
@@ -185,10 +209,50 @@ class Executor:
             ready.append((plan, ref, proposal))
         if plans:
             self.stats.checks.append(time.perf_counter() - checked)
-        sent = await asyncio.gather(*(self._send(p, ref, prop) for p, ref, prop in ready))
-        return [ref for ref, ok in zip([r for _, r, _ in ready], sent, strict=True) if ok]
+        return await self._send(ready)
 
-    async def _send(self, plan: OrderPlan, ref: str, proposal: Any) -> bool:
+    async def _send(self, ready: list[tuple[OrderPlan, str, Any]]) -> list[str]:
+        """Journal the intents of ``ready`` (with their protective children) in one
+        transaction, then place the ones the journal wrote now (not replays)."""
+        batch = [self._build(plan, ref) for plan, ref, _ in ready]
+        if not batch:
+            return []
+        asked = time.perf_counter()
+        records = await self.jq.call(
+            self.journal.orders.record_intents,
+            [intent for item in batch for intent in item.intents],
+            urgent=True,
+        )
+        self.stats.intent.append(time.perf_counter() - asked)
+        written: dict[str, Any] = {}
+        for rec in records:
+            if isinstance(rec, Exception):
+                log.error("not sent: %s", rec)
+            else:
+                written[rec.order_ref] = rec
+        sent = []
+        for item in batch:
+            ref = item.ref
+            rec = written.get(ref)
+            if rec is None or any(i.order_ref not in written for i in item.intents):
+                continue
+            if not rec.created:
+                self.stats.replayed += 1
+                log.info("%s is already journaled (%s); not sent again", ref, rec.status)
+                continue
+            if not self.ib.isConnected():
+                log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
+                continue
+            self._place_with_children(item.plan, ref, item.order, item.children)
+            now = time.perf_counter()
+            self.stats.send_latency.append(now - item.plan.received)
+            if item.plan.complete is not None and not item.plan.catch_up:
+                self.stats.decision_latency.append(now - item.plan.complete)
+            sent.append(ref)
+        return sent
+
+    def _build(self, plan: OrderPlan, ref: str) -> _Outgoing:
+        """The IB order of a plan, its protective children and all their intents."""
         inst = self.contracts.get(plan.symbol)
         side = plan.side
         qty = abs(plan.quantity)
@@ -196,31 +260,23 @@ class Executor:
         if self.order_type == "limit" and plan.leg is None:
             order_type = "LMT"
             limit = limit_price(plan.ref_price, side, self.limit_offset_bps, inst.min_tick)
-        asked = time.perf_counter()
-        intent = await self.jq.call(
-            self.journal.orders.record_intent,
-            ref,
-            plan.strategy,
-            plan.symbol,
-            plan.bar_time,
-            side,
-            qty,
-            order_type,
-            limit_price=limit,
-            time_in_force=self.tif,
-            account=self.account or None,
-            target=plan.target,
-            detail={"ref_price": plan.ref_price, "leg": plan.leg},
-            urgent=True,
-        )
-        self.stats.intent.append(time.perf_counter() - asked)
-        if not intent.created:
-            self.stats.replayed += 1
-            log.info("%s is already journaled (%s); not sent again", ref, intent.status)
-            return False
-        if not self.ib.isConnected():
-            log.warning("%s journaled but not sent: disconnected (reconciled on reconnect)", ref)
-            return False
+        account = self.account or None
+        intents = [
+            Intent(
+                ref,
+                plan.strategy,
+                plan.symbol,
+                plan.bar_time,
+                side,
+                qty,
+                order_type,
+                limit_price=limit,
+                time_in_force=self.tif,
+                account=account,
+                target=plan.target,
+                detail={"ref_price": plan.ref_price, "leg": plan.leg},
+            )
+        ]
         order = Order(
             action=side,
             totalQuantity=qty,
@@ -231,7 +287,39 @@ class Executor:
         )
         if limit is not None:
             order.lmtPrice = limit
-        children = await self._child_intents(plan) if plan.leg is None else []
+        children: list[tuple[str, str, Order, ExitSpec]] = []
+        spec = plan.exits if plan.leg is None else None
+        for leg in spec.legs() if spec is not None else ():
+            cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
+            child, lmt, stp = spec.order(leg, cref, self.tif, self.account)
+            intents.append(
+                Intent(
+                    cref,
+                    plan.strategy,
+                    plan.symbol,
+                    plan.bar_time,
+                    child.action,
+                    abs(spec.quantity),
+                    child.orderType,
+                    limit_price=lmt,
+                    stop_price=stp,
+                    time_in_force=self.tif,
+                    account=account,
+                    detail={"parent": ref, "exits": _spec_dict(spec)},
+                )
+            )
+            children.append((cref, leg, child, spec))
+        return _Outgoing(plan, ref, order, children, intents)
+
+    def _place_with_children(
+        self,
+        plan: OrderPlan,
+        ref: str,
+        order: Order,
+        children: list[tuple[str, str, Order, ExitSpec]],
+    ) -> None:
+        """Place a strategy order and its bracket children (the last one transmits all),
+        after cancelling the exits of the position it changes."""
         self._cancel_exits(plan.strategy, plan.symbol)
         if children:
             order.transmit = False
@@ -247,39 +335,6 @@ class Executor:
             self._place(cref, cplan, child)
             if spec.needs_fixing(leg):
                 self._fix.setdefault(ref, []).append((cref, leg, spec))
-        self.stats.send_latency.append(time.perf_counter() - plan.received)
-        return True
-
-    async def _child_intents(self, plan: OrderPlan) -> list[tuple[str, str, Order, ExitSpec]]:
-        """Journal the protective children of a strategy order (before anything is sent)."""
-        spec = plan.exits
-        if spec is None:
-            return []
-        out = []
-        for leg in spec.legs():
-            cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
-            child, lmt, stp = spec.order(leg, cref, self.tif, self.account)
-            await self.jq.call(
-                self.journal.orders.record_intent,
-                cref,
-                plan.strategy,
-                plan.symbol,
-                plan.bar_time,
-                child.action,
-                abs(spec.quantity),
-                child.orderType,
-                limit_price=lmt,
-                stop_price=stp,
-                time_in_force=self.tif,
-                account=self.account or None,
-                detail={
-                    "parent": make_order_ref(plan.strategy, plan.symbol, plan.bar_time),
-                    "exits": _spec_dict(spec),
-                },
-                urgent=True,
-            )
-            out.append((cref, leg, child, spec))
-        return out
 
     def _cancel_exits(self, strategy: str, symbol: str) -> None:
         """Cancel the working protective orders of a position about to change."""
@@ -351,19 +406,7 @@ class Executor:
             spec = ExitSpec(**(c.detail or {}).get("exits", {}))
             child, _, _ = spec.order(cparts.leg, c.order_ref, c.time_in_force, self.account)
             rebuilt.append((c.order_ref, cparts.leg, child, spec))
-        self._cancel_exits(plan.strategy, plan.symbol)
-        if rebuilt:
-            order.transmit = False
-        trade = self._place(intent.order_ref, plan, order)
-        for i, (cref, leg, child, spec) in enumerate(rebuilt):
-            child.parentId = trade.order.orderId
-            child.transmit = i == len(rebuilt) - 1
-            cplan = OrderPlan(
-                plan.strategy, plan.symbol, plan.bar_time, spec.quantity, 0.0, None, leg
-            )
-            self._place(cref, cplan, child)
-            if spec.needs_fixing(leg):
-                self._fix.setdefault(intent.order_ref, []).append((cref, leg, spec))
+        self._place_with_children(plan, intent.order_ref, order, rebuilt)
         return True
 
     def restore_fix(self, child: Any, parent: Any) -> None:

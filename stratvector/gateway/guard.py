@@ -82,22 +82,35 @@ class AccountView:
         return out
 
     def state(self, now: datetime, extra: Mapping[str, float] | None = None) -> AccountState:
+        """The account now, with ``extra`` (signed quantities of orders still working or
+        about to be sent) added to IB's positions."""
         equity = self.equity()
         if equity > self.peak:
             self.peak = equity
         day = now.date()
         if day != self._day and equity > 0:
             self._day, self.day_start = day, equity
-        positions = self.positions()
+        return self.with_orders(
+            AccountState(equity, self.peak, self.day_start, self.positions(), {}), extra
+        )
+
+    def with_orders(
+        self, base: AccountState, extra: Mapping[str, float] | None = None
+    ) -> AccountState:
+        """``base`` with ``extra`` added to its positions and a price for every symbol
+        held (one account read serves every order of a decision)."""
+        positions = dict(base.positions)
         for sym, qty in (extra or {}).items():
             positions[sym] = positions.get(sym, 0.0) + qty
-        prices: dict[str, float] = {}
+        prices = dict(base.prices)
         for sym in positions:
+            if sym in prices:
+                continue
             px = self.price_of(sym)
             if not (px == px and px > 0):
                 px = self._portfolio_price(sym)
             prices[sym] = px
-        return AccountState(equity, self.peak, self.day_start, positions, prices)
+        return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
 
     def _portfolio_price(self, symbol: str) -> float:
         for item in self.ib.portfolio(self.account):
@@ -215,12 +228,20 @@ class Guard:
         price: float,
         when: datetime,
         extra: Mapping[str, float],
+        base: AccountState | None = None,
     ) -> tuple[OrderProposal, Decision]:
+        """Check one order against the limits; ``base`` (from :meth:`account`) saves
+        reading the account again for every order of one decision."""
         proposal = OrderProposal(strategy, symbol, quantity, price, when)
-        decision = self.checker.check(proposal, self.view.state(when, extra))
+        state = self.view.state(when, extra) if base is None else self.view.with_orders(base, extra)
+        decision = self.checker.check(proposal, state)
         if not decision.allowed:
             self.breaches += 1
         return proposal, decision
+
+    def account(self, when: datetime) -> AccountState:
+        """The account as the checks see it at ``when`` (no working orders added)."""
+        return self.view.state(when)
 
     def record_sent(self, proposal: OrderProposal) -> None:
         self.checker.record_sent(proposal)

@@ -1,29 +1,36 @@
-"""Journal calls off the event loop, in order.
+"""Journal calls off the event loop, on one writer thread, in order.
 
-Every journal call is a committed database transaction (about a millisecond or more). The
-gateway runs them on one worker thread so the event loop keeps reading IB's socket, and
-in submission order, so an intent is written before its submission, a fill before its
-commission, a status before the next one.
+Every journal call is a committed database transaction (a SQLite commit with
+``synchronous=FULL`` syncs the disk). The gateway runs them on ONE thread so the event
+loop keeps reading IB's socket, and so the process never contends with itself for the
+database's write lock (SQLite's busy handler backs off in sleeps of 1, 2, 5, 10 ms...:
+two writer threads made an intent wait ~8 ms behind a fill).
 
-- :meth:`JournalQueue.call` awaits the result (used where the protocol needs it: an
-  intent must be committed before ``placeOrder``). ``urgent=True`` runs it on a second
-  worker, so an intent does not wait behind the fills and statuses of the previous bar
-  (SQLite serializes the two writers; ordering between them is never needed: a status
-  of an order is only queued after its intent committed).
-- :meth:`JournalQueue.submit` is fire-and-forget for facts that IB can replay (fills,
-  statuses, events): a failed write is logged and counted, and reconciliation recovers
-  it from IB after the next (re)connect.
+Two lanes feed the thread, each FIFO:
+
+- **urgent** (``call(..., urgent=True)``): the intents of a decision, which must commit
+  before ``placeOrder``. Taken before anything in the main lane.
+- **main**: fills, statuses and events, in submission order (a fill before its
+  commission, a status before the next one). While a decision is being made
+  (:meth:`hold`) the main lane waits (at most :data:`HOLD_LIMIT`), so a bar's intents
+  never queue behind the previous bar's bookkeeping. Ordering between the lanes is never
+  needed: a status of an order is only queued after its intent committed.
+
+:meth:`JournalQueue.call` awaits the result; :meth:`JournalQueue.submit` is
+fire-and-forget for facts IB can replay (fills, statuses, events): a failed write is
+logged and counted, and reconciliation recovers it from IB after the next (re)connect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from stratvector.store import Journal
@@ -33,69 +40,107 @@ log = logging.getLogger("stratvector.gateway.journal")
 T = TypeVar("T")
 HOLD_LIMIT = 1.0  # seconds the main lane waits at most for a decision to finish
 
+_Job = tuple[Callable[[], Any], Future]
+
 
 class JournalQueue:
-    """One worker thread that runs journal calls FIFO. Constructor does no I/O."""
+    """One writer thread running journal calls, urgent lane first. No I/O at init."""
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._pool: ThreadPoolExecutor | None = None
-        self._urgent: ThreadPoolExecutor | None = None
-        self._open = threading.Event()  # the main lane may run (not held by a decision)
-        self._open.set()
+        self._cv = threading.Condition()
+        self._urgent: deque[_Job] = deque()
+        self._main: deque[_Job] = deque()
         self._holds = 0
+        self._held_since: float | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
         self._pending: set[Future[Any]] = set()
         self.failures = 0
         self.last_error: str | None = None
 
     def start(self) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sv-journal")
-            self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sv-journal-urgent")
+        with self._cv:
+            if self._thread is not None:
+                return
+            self._closing = False
+            self._thread = threading.Thread(target=self._work, name="sv-journal", daemon=True)
+            self._thread.start()
 
     async def call(
         self, fn: Callable[..., T], *args: Any, urgent: bool = False, **kwargs: Any
     ) -> T:
-        """Run ``fn(*args, **kwargs)`` on the worker after everything submitted before it
-        (``urgent``: on the second worker, after the urgent calls before it)."""
+        """Run ``fn(*args, **kwargs)`` on the writer after everything queued before it in
+        its lane (``urgent``: ahead of the main lane)."""
         fut = self._submit(fn, args, kwargs, urgent)
         return await asyncio.wrap_future(fut)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        """Queue ``fn``; its failure is logged, never raised (IB can replay the fact)."""
-        fut = self._submit(fn, args, kwargs)
+        """Queue ``fn`` in the main lane; its failure is logged, never raised (IB can
+        replay the fact)."""
+        fut = self._submit(fn, args, kwargs, False)
         fut.add_done_callback(self._report)
         return fut
 
     def _submit(
-        self, fn: Callable[..., Any], args: tuple, kwargs: dict, urgent: bool = False
+        self, fn: Callable[..., Any], args: tuple, kwargs: dict, urgent: bool
     ) -> Future[Any]:
-        if self._pool is None:
+        if self._thread is None:
             self.start()
-        pool = self._urgent if urgent else self._pool
-        assert pool is not None
-        job = functools.partial(fn, *args, **kwargs)
-        if not urgent:
-            job = functools.partial(self._when_open, job)
-        fut = pool.submit(job)
+        fut: Future[Any] = Future()
         self._pending.add(fut)
         fut.add_done_callback(self._pending.discard)
+        with self._cv:
+            (self._urgent if urgent else self._main).append(
+                (functools.partial(fn, *args, **kwargs), fut)
+            )
+            self._cv.notify()
         return fut
 
-    def _when_open(self, job: Callable[[], T]) -> T:
-        self._open.wait(HOLD_LIMIT)  # never blocked for long, even if a release is missed
-        return job()
+    def _next(self) -> _Job | None:
+        """The next job (urgent first; the main lane unless held), or None at close."""
+        with self._cv:
+            while True:
+                if self._urgent:
+                    return self._urgent.popleft()
+                if self._main:
+                    held_for = (
+                        time.monotonic() - self._held_since if self._held_since is not None else 0
+                    )
+                    if self._holds == 0 or self._closing or held_for >= HOLD_LIMIT:
+                        return self._main.popleft()
+                    self._cv.wait(HOLD_LIMIT - held_for)
+                    continue
+                if self._closing:
+                    return None
+                self._cv.wait()
+
+    def _work(self) -> None:
+        while (job := self._next()) is not None:
+            fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the caller through the future
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
 
     def hold(self) -> None:
         """Pause the main lane (after its current call): a decision is being made, and its
-        intents should not wait for the database lock or the GIL behind bookkeeping."""
-        self._holds += 1
-        self._open.clear()
+        intents should not wait for the database or the GIL behind bookkeeping."""
+        with self._cv:
+            self._holds += 1
+            if self._held_since is None:
+                self._held_since = time.monotonic()
 
     def release(self) -> None:
-        self._holds = max(0, self._holds - 1)
-        if self._holds == 0:
-            self._open.set()
+        with self._cv:
+            self._holds = max(0, self._holds - 1)
+            if self._holds == 0:
+                self._held_since = None
+                self._cv.notify()
 
     def _report(self, fut: Future[Any]) -> None:
         exc = fut.exception()
@@ -115,10 +160,12 @@ class JournalQueue:
             await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
 
     def close(self) -> None:
-        """Finish queued calls and stop the worker."""
-        self._open.set()
-        for pool in (self._urgent, self._pool):
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    pool.shutdown(wait=True)
-        self._pool = self._urgent = None
+        """Finish queued calls and stop the writer."""
+        with self._cv:
+            thread = self._thread
+            self._closing = True
+            self._cv.notify()
+        if thread is not None:
+            thread.join()
+        with self._cv:
+            self._thread = None

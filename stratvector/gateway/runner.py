@@ -54,8 +54,10 @@ class OrderPlan:
 
     ``quantity`` is signed shares; ``ref_price`` the close it was sized on; ``leg`` is
     ``None`` for a strategy order, or ``"flatten"`` for closing orders that pass the halt
-    gate; ``reducing`` marks orders that only reduce risk. ``received`` is the
-    ``perf_counter`` when the deciding bar arrived (latency accounting).
+    gate; ``reducing`` marks orders that only reduce risk. For latency accounting,
+    ``received`` is the ``perf_counter`` when this symbol's deciding bar arrived and
+    ``complete`` when the decision's last input arrived (every symbol's bar at this time:
+    the earliest moment the shared-account sizing can run).
     """
 
     strategy: str
@@ -68,6 +70,8 @@ class OrderPlan:
     reducing: bool = False
     received: float = field(default_factory=time.perf_counter)
     exits: ExitSpec | None = None
+    complete: float | None = None
+    catch_up: bool = False  # decided by catch_up() after a (re)start: every entry at once
 
     @property
     def side(self) -> str:
@@ -115,7 +119,9 @@ class StrategyRunner:
             k: deque(maxlen=10_000) for k in ("wait", "targets", "sizing")
         }
         self._reported: dict[str, int] = {}
-        self._received: dict[int, float] = {}
+        self._received: dict[int, float] = {}  # bar time -> first arrival
+        self._arrived: dict[tuple[str, int], float] = {}  # (symbol, bar time) -> arrival
+        self._complete: dict[int, float] = {}  # bar time -> when its last input arrived
         self._pending: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
@@ -134,7 +140,13 @@ class StrategyRunner:
         if self.last_decided is not None and bar.time <= self.last_decided:
             return
         self._received.setdefault(bar.time, bar.received)
-        self._pending.add(bar.time)
+        self._arrived[(bar.symbol, bar.time)] = bar.received
+        if bar.time not in self._pending:
+            # from the first bar of a new time until it is decided, the journal's main
+            # lane waits: the bars still arriving and the intents then written do not
+            # queue for the GIL or the database behind the last bar's fills and statuses
+            self._pending.add(bar.time)
+            self.hold(True)
         if self.may_decide(self.id):
             # the strategy's view of this symbol now, while the other bars are on the way
             started = time.perf_counter()
@@ -152,7 +164,7 @@ class StrategyRunner:
                     self._timer = loop.call_later(self.batch_timeout, self._on_timeout)
                 return
             self._pending.discard(t)
-            self.hold(True)
+            self._complete[t] = time.perf_counter()
             self._spawn(self._decide_held(t, self._received.pop(t, time.perf_counter())))
             force = False
         if self._timer is not None:
@@ -197,7 +209,7 @@ class StrategyRunner:
 
     def catch_up(self) -> None:
         """Decide on the newest held bar if it was not decided yet (after a sync)."""
-        self._pending.clear()
+        self._drop_pending()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -215,9 +227,16 @@ class StrategyRunner:
                 self._reported[s] = max(self._reported.get(s, 0), w.last_time)
         if latest is None or (self.last_decided is not None and latest <= self.last_decided):
             return
-        self._spawn(self.decide(latest, time.perf_counter()))
+        self._spawn(self.decide(latest, time.perf_counter(), catch_up=True))
+
+    def _drop_pending(self) -> None:
+        """Forget the bar times waiting for their other symbols (releasing their holds)."""
+        for _ in self._pending:
+            self.hold(False)
+        self._pending.clear()
 
     def cancel(self) -> None:
+        self._drop_pending()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -250,7 +269,7 @@ class StrategyRunner:
             )
         return value
 
-    async def decide(self, t: int, received: float) -> None:
+    async def decide(self, t: int, received: float, *, catch_up: bool = False) -> None:
         async with self._lock:
             if self.last_decided is not None and t <= self.last_decided:
                 return
@@ -262,6 +281,12 @@ class StrategyRunner:
             self.timing["wait"].append(started - received)
             for key in [k for k in self._targets if k[1] < t]:
                 del self._targets[key]
+            complete = self._complete.pop(t, started)
+            arrived = {s: a for (s, bt), a in self._arrived.items() if bt == t}
+            for key in [k for k in self._arrived if k[1] <= t]:
+                del self._arrived[key]
+            for old in [k for k in self._complete if k < t]:
+                del self._complete[old]
             n = len(self.symbols)
             close = np.full(n, np.nan)
             high = np.full(n, np.nan)
@@ -303,8 +328,10 @@ class StrategyRunner:
                         target=decision.targets.get(j),
                         leg="flatten" if self.ledger.halted else None,
                         reducing=reducing,
-                        received=received,
+                        received=arrived.get(self.symbols[j], received),
                         exits=self._exits(j, qty, float(close[j])),
+                        complete=complete,
+                        catch_up=catch_up,
                     )
                 )
             self.timing["sizing"].append(time.perf_counter() - sized)

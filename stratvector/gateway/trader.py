@@ -575,6 +575,8 @@ class Trader:
             "halted": self.guard.any_halted(),
             "send_latency_p50_ms": float(np.percentile(lat, 50) * 1e3) if lat is not None else None,
             "send_latency_p99_ms": float(np.percentile(lat, 99) * 1e3) if lat is not None else None,
+            "decision_latency_p50_ms": _pct(self.executor.stats.decision_latency, 50),
+            "decision_latency_p99_ms": _pct(self.executor.stats.decision_latency, 99),
             "equity": {sid: r.ledger.equity for sid, r in self.runners.items()},
             "positions": {sid: r.ledger.positions() for sid, r in self.runners.items()},
             "journal_failures": self.jq.failures,

@@ -1,0 +1,107 @@
+"""The journal's writer thread: one thread, urgent lane first, main lane held by decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from stratvector.gateway import journal_queue
+from stratvector.gateway.journal_queue import JournalQueue
+
+
+def test_urgent_jobs_overtake_the_queued_main_lane_and_lanes_stay_fifo():
+    async def go():
+        jq = JournalQueue(journal=None)  # the queue never touches the journal itself
+        order: list[str] = []
+        gate = threading.Event()
+        busy = threading.Event()
+        threads: set[str] = set()
+
+        def job(name: str) -> str:
+            threads.add(threading.current_thread().name)
+            if name == "m0":
+                busy.set()
+                gate.wait(5)  # the writer is busy while the others queue up
+            order.append(name)
+            return name
+
+        jq.submit(job, "m0")
+        assert await asyncio.to_thread(busy.wait, 5)
+        for i in (1, 2):
+            jq.submit(job, f"m{i}")
+        urgent = [asyncio.ensure_future(jq.call(job, f"u{i}", urgent=True)) for i in range(2)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await asyncio.gather(*urgent) == ["u0", "u1"]
+        await jq.drain()
+        jq.close()
+        return order, threads
+
+    order, threads = asyncio.run(go())
+    assert order == ["m0", "u0", "u1", "m1", "m2"]
+    assert threads == {"sv-journal"}  # one writer: no write-lock contention in-process
+
+
+def test_a_hold_pauses_the_main_lane_until_release_but_not_urgent_calls():
+    async def go():
+        jq = JournalQueue(journal=None)
+        done: list[str] = []
+        jq.hold()
+        jq.submit(done.append, "fill")
+        assert await jq.call(lambda: "intent", urgent=True) == "intent"
+        await asyncio.sleep(0.05)
+        assert done == []  # held
+        jq.release()
+        await jq.drain()
+        jq.close()
+        return done
+
+    assert asyncio.run(go()) == ["fill"]
+
+
+def test_a_hold_never_blocks_the_main_lane_longer_than_the_limit(monkeypatch):
+    monkeypatch.setattr(journal_queue, "HOLD_LIMIT", 0.1)
+
+    async def go():
+        jq = JournalQueue(journal=None)
+        jq.hold()  # a release that never comes (a bug elsewhere) must not stall the journal
+        started = time.monotonic()
+        await asyncio.wrap_future(jq.submit(lambda: None))
+        waited = time.monotonic() - started
+        jq.close()
+        return waited
+
+    assert 0.05 < asyncio.run(go()) < 2.0
+
+
+def test_failures_of_fire_and_forget_writes_are_counted_and_calls_raise():
+    async def go():
+        jq = JournalQueue(journal=None)
+
+        def boom() -> None:
+            raise RuntimeError("disk full")
+
+        jq.submit(boom)
+        await jq.drain()
+        try:
+            await jq.call(boom, urgent=True)
+        except RuntimeError as exc:
+            raised = str(exc)
+        jq.close()
+        return jq.failures, jq.last_error, raised
+
+    assert asyncio.run(go()) == (1, "disk full", "disk full")
+
+
+def test_close_runs_what_was_queued_and_the_queue_can_start_again():
+    jq = JournalQueue(journal=None)
+    done: list[int] = []
+    jq.hold()
+    for i in range(5):
+        jq.submit(done.append, i)
+    jq.close()  # held jobs still run at close
+    assert done == [0, 1, 2, 3, 4]
+    jq.submit(done.append, 5).result(timeout=5)
+    jq.close()
+    assert done[-1] == 5
