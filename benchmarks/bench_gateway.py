@@ -2,14 +2,24 @@
 
 A replay of ``--symbols`` synthetic daily series through ibsim (in this process) while
 ``stratvector trade`` (a separate process, as in production) trades one strategy over
-all of them. For every order it measures:
+all of them: one account, so every order's size depends on every symbol's close (the
+backtest's sizing). A bar closes every ``--interval`` seconds (default 0.25 s, faster
+than IB's 5-second real-time bars; ib_async's 45 requests/s throttle is not the thing
+measured). For every order it measures:
+
+- **decision latency** (the trader's clock): from the decision's last input arriving
+  (the last of the 100 bar updates of that bar time; sizing on one account cannot start
+  earlier) to ``placeOrder`` returning: sizing, the pre-trade checks, the journal's
+  intent commit (one transaction per decision, ``synchronous=FULL``) and the send;
+- **send latency** (the trader's clock): from this symbol's own bar update reaching its
+  handler to ``placeOrder`` returning -- adds the wait for the other 99 bar updates to
+  arrive and be decoded, and ``Strategy.target`` on each of them;
+ibsim pushes portfolio marks as IB does (every three minutes; changed positions at
+once), not 100 re-marked lines after every bar.
 
 - **end to end**: from ibsim closing the bar (just before ``sim.step``) to ibsim
-  receiving the ``placeOrder`` -- both loopback hops, ib_async decoding, the strategy's
-  ``target`` on every symbol, the kernel's sizing, the pre-trade checks, the journal's
-  intent commit, and ib_async's own request throttle (45 messages/s);
-- **in the trader** (the trader's own clock): from the bar update reaching its handler
-  to ``placeOrder`` returning;
+  receiving the ``placeOrder``: adds ibsim encoding 100 updates (in the benchmark's
+  process) and both loopback hops;
 
 and the trading process's resident memory (``VmRSS``, and the peak ``VmHWM``). The bar
 of the trader's first decision (every symbol enters at once, ~N orders behind the
@@ -18,7 +28,7 @@ throttle) is reported apart from the steady state.
 Usage::
 
     .venv/bin/python benchmarks/bench_gateway.py [--symbols 100] [--bars 250]
-        [--out benchmarks/results/gateway.json]
+        [--interval 0.25] [--out benchmarks/results/gateway.json]
 """
 
 from __future__ import annotations
@@ -111,7 +121,7 @@ def pct(values: list[float]) -> dict[str, float | int]:
     }
 
 
-async def run(n_symbols: int, n_bars: int, history: int) -> dict:
+async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sv-bench-gw-"))
     bars = work / "bars"
     bars.mkdir()
@@ -131,6 +141,7 @@ async def run(n_symbols: int, n_bars: int, history: int) -> dict:
             limits=Limits(max_subscriptions=10 * n_symbols + 10, max_messages_per_second=1000),
             commission=cost_model("commission", "ibkr_fixed"),
             slippage=cost_model("slippage", "bps:bps=2"),
+            portfolio_interval=180.0,  # IB's account/portfolio push period
         )
     )
     arrivals: dict[str, float] = {}
@@ -169,10 +180,14 @@ async def run(n_symbols: int, n_bars: int, history: int) -> dict:
 
         await wait_status(status, proc, done_with(first_bar))
         startup = time.perf_counter() - started
+        await asyncio.sleep(1.5)  # the entry burst leaves ib_async's 1-second throttle window
         rss_samples = []
+        next_close = time.perf_counter()
         for _ in range(n_bars):
+            await asyncio.sleep(max(next_close - time.perf_counter(), 0.0))
             t = int(sim.ctx.clock.timeline[sim.ctx.clock.pos])
             closes[t] = time.perf_counter()
+            next_close = closes[t] + interval
             if not await sim.advance(1):
                 break
             await wait_status(status, proc, done_with(t))
@@ -210,6 +225,11 @@ async def run(n_symbols: int, n_bars: int, history: int) -> dict:
             "first_to_last_order_s": round(first[-1] - first[0], 3) if first else None,
             "note": "every symbol enters at once; ib_async sends 45 messages/s",
         },
+        "interval_s": interval,
+        "trader_decision_latency_all_orders": {
+            "p50_ms": final.get("decision_latency_p50_ms"),
+            "p99_ms": final.get("decision_latency_p99_ms"),
+        },
         "trader_send_latency_all_orders": {
             "p50_ms": final.get("send_latency_p50_ms"),
             "p99_ms": final.get("send_latency_p99_ms"),
@@ -233,9 +253,10 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=100)
     ap.add_argument("--bars", type=int, default=250)
     ap.add_argument("--history", type=int, default=260, help="closed bars before the replay")
+    ap.add_argument("--interval", type=float, default=0.25, help="seconds between bar closes")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    result = asyncio.run(run(args.symbols, args.bars, args.history))
+    result = asyncio.run(run(args.symbols, args.bars, args.history, args.interval))
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -37,11 +37,14 @@ class PacingLimits:
     period". So by default at most ``max_requests`` (60) are served in ``window`` (600 s),
     at most ``per_contract_max`` (5) per contract and whatToShow in
     ``per_contract_window`` (2 s), and none identical within ``identical_window`` (15 s).
-    Refused requests do not count.
+    IB's limitations page applies the first rule only to bars of 30 seconds or less:
+    it counts requests whose bar size is at most ``window_max_bar`` seconds
+    (``math.inf``: every request). Refused requests do not count.
     """
 
     max_requests: int = 60
     window: float = 600.0
+    window_max_bar: float = 30.0
     per_contract_max: int = 5
     per_contract_window: float = 2.0
     identical_window: float = 15.0
@@ -86,6 +89,10 @@ class IBSimConfig:
       trading day, as IB does; off by default (every order works until done).
     - ``transcript``: path of a JSON-lines log of every message in and out, or ``None``.
     - ``master_client_id``: a client id that sees all clients' executions and orders.
+    - ``portfolio_interval``: wall-clock seconds between pushes of re-marked portfolio
+      lines and account values to account-update subscribers, as IB sends them (every
+      three minutes; a position whose quantity changed is pushed at once). ``0`` (the
+      default) pushes every held position at every bar.
     """
 
     bars: Path
@@ -108,6 +115,7 @@ class IBSimConfig:
     transcript: Path | None = None
     master_client_id: int | None = None
     seed: int = 0
+    portfolio_interval: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bars", Path(self.bars))

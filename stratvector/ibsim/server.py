@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import socket
+import time
 from typing import Self
 
 from stratvector.ibsim.account import Account
@@ -55,6 +56,7 @@ class IBSim:
         self._accepting = False
         self._restarting = False
         self.steps = 0
+        self._portfolio_pushed = float("-inf")  # monotonic time of the last full push
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -192,10 +194,19 @@ class IBSim:
             if i is not None:
                 revealed.append((inst, i))
         changed = []
+        held = {inst.con_id: ctx.account.position(inst).qty for inst, _ in revealed}
         for inst, i in revealed:
             changed += ctx.broker.on_bar(inst, i, k)
         ctx.hub.bars_closed(revealed)
-        ctx.hub.account_changed(changed)
+        interval = self.config.portfolio_interval
+        now = time.monotonic()
+        if interval <= 0 or now - self._portfolio_pushed >= interval:
+            self._portfolio_pushed = now
+            ctx.hub.account_changed(changed)
+        else:  # between IB's periodic pushes only positions whose quantity changed
+            moved = [v for v in changed if v.qty != held.get(v.inst.con_id, 0.0)]
+            if moved:
+                ctx.hub.account_changed(moved)
         return True
 
     async def advance(self, n: int = 1) -> int:

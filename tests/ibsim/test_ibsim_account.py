@@ -51,6 +51,25 @@ async def test_portfolio_is_marked_each_bar_and_account_values_add_up(syn_dir):
         assert float(summary["NetLiquidation"]) == pytest.approx(v["NetLiquidation"], abs=0.01)
 
 
+async def test_with_ibs_portfolio_interval_only_changed_positions_are_pushed_between(syn_dir):
+    # IB pushes portfolio marks every three minutes, a changed position at once
+    async with running(syn_dir, start=1, portfolio_interval=3600.0) as sim, client(sim) as ib:
+        syn, syn2 = await _contracts(ib)
+        ib.placeOrder(syn, MarketOrder("BUY", 100))
+        await _step(sim, ib)  # the first push is a full one
+        pushed = []
+        ib.updatePortfolioEvent += lambda item: pushed.append(
+            (item.contract.symbol, item.position, item.marketPrice)
+        )
+        await _step(sim, ib, 2)
+        assert pushed == []  # re-marks wait for the next periodic push
+        ib.placeOrder(syn2, MarketOrder("BUY", 10))
+        await _step(sim, ib)
+        assert [(sym, qty) for sym, qty, _ in pushed] == [("SYN2", 10.0)]
+        [item] = [i for i in ib.portfolio() if i.contract.symbol == "SYN"]
+        assert item.marketPrice == 101.0  # SYN's last push: the full one, at bar 1's close
+
+
 async def test_a_position_that_goes_flat_is_sent_once_with_zero(syn_dir):
     async with running(syn_dir, start=1) as sim, client(sim) as ib:
         syn, _ = await _contracts(ib)
