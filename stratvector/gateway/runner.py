@@ -114,9 +114,10 @@ class StrategyRunner:
         self.last_decided: int | None = None
         self.decisions = 0
         self.target_seconds = 0.0  # time spent in Strategy.target (for benchmarks)
-        # per decision, seconds: bar received -> decision starts, targets, sizing
+        # seconds: first bar received -> decision starts ("wait"), last bar received ->
+        # decision starts ("start"), one symbol's target ("targets"), sizing
         self.timing: dict[str, deque[float]] = {
-            k: deque(maxlen=10_000) for k in ("wait", "targets", "sizing")
+            k: deque(maxlen=10_000) for k in ("wait", "start", "targets", "sizing")
         }
         self._reported: dict[str, int] = {}
         self._received: dict[int, float] = {}  # bar time -> first arrival
@@ -282,6 +283,7 @@ class StrategyRunner:
             for key in [k for k in self._targets if k[1] < t]:
                 del self._targets[key]
             complete = self._complete.pop(t, started)
+            self.timing["start"].append(started - complete)
             arrived = {s: a for (s, bt), a in self._arrived.items() if bt == t}
             for key in [k for k in self._arrived if k[1] <= t]:
                 del self._arrived[key]

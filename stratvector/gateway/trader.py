@@ -548,7 +548,10 @@ class Trader:
     def _timing(self, q: float) -> dict[str, float | None]:
         """Percentiles of the decision path's phases, in ms (benchmarks and tuning)."""
         runs = list(self.runners.values())
-        phases = {k: [x for r in runs for x in r.timing[k]] for k in ("wait", "targets", "sizing")}
+        phases = {
+            k: [x for r in runs for x in r.timing[k]]
+            for k in ("wait", "start", "targets", "sizing")
+        }
         st = self.executor.stats
         phases.update(checks=list(st.checks), intent=list(st.intent), place=list(st.place))
         return {k: _pct(v, q) for k, v in phases.items()}
@@ -587,13 +590,19 @@ class Trader:
 
 
 def _release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc only; a no-op
-    elsewhere), so the resident size after a warmup reflects what trading keeps."""
+    """Collect garbage, freeze what survives, and hand freed heap pages back to the OS
+    (glibc only; a no-op elsewhere), so the resident size after a warmup reflects what
+    trading keeps.
+
+    ``gc.freeze`` moves the million-odd objects of the imported libraries and the warmup
+    into the permanent generation: without it every full collection walks them all
+    (tens to hundreds of ms in the middle of a decision)."""
     import ctypes
     import gc
     import sys
 
     gc.collect()
+    gc.freeze()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
