@@ -135,9 +135,11 @@ class GatewaySection(_Section):
     ``"closed"`` (every update is a closed bar: ibsim). ``history_bars`` is how many
     closed bars the runner keeps and passes to ``Strategy.target``; ``warmup_start``
     fixes where warmup history begins (default: enough for ``history_bars``).
-    ``history_requests_per_10min`` is the client-side pacing of historical requests (IB's
-    documented 60; IB enforces it for bars of 30 s or less, so daily-bar setups with
-    many symbols may raise it).
+    ``history_requests_per_10min`` is the client-side limit of IB's "60 historical
+    requests in any 10 minutes" rule, which IB and the client apply only to requests for
+    bars of 30 seconds or less; larger bars (minutes, hours, days) are paced only by IB's
+    other two rules (no identical request within 15 s, at most 5 per contract and tick
+    type in 2 s), so a daily warmup of many symbols needs no change here.
     ``strategy_id`` is the name orders and fills are journaled under (default: the
     strategy's name; needed when two configs trade the same strategy).
     """

@@ -22,6 +22,9 @@ Requests
   listing, a holiday): the range is recorded as empty, not retried.
 - Before each request the :class:`~stratvector.gateway.pacing.PacingGate` says how long
   to wait; the scheduler sleeps that long, so it never breaks a pacing rule it knows of.
+  IB's 60-requests-per-10-minutes rule only holds for bars of 30 seconds or less, so a
+  daily or hourly warmup of many symbols is paced by the per-contract and
+  identical-request rules alone (the key carries IB's bar size for that).
   Error 162 (pacing violation) and timeouts are retried after the policy's backoff;
   after ``max_retries`` they fail with :class:`HistoryError`.
 

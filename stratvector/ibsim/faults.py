@@ -29,6 +29,8 @@ class PacingGuard:
 
     :meth:`check` records an accepted request and returns ``""``, or returns the reason a
     request breaks a rule (the request is then not counted, as IB does not serve it).
+    ``bar_seconds`` (the request's bar size) decides whether the ``max_requests`` per
+    ``window`` rule applies: only up to ``limits.window_max_bar``; None (unknown) counts.
     Memory is bounded: entries older than the longest window are dropped on each call.
     """
 
@@ -39,8 +41,11 @@ class PacingGuard:
         self._per_contract: dict[Hashable, deque[float]] = {}
         self._identical: dict[Hashable, float] = {}
 
-    def check(self, contract_key: Hashable, request_key: Hashable) -> str:
+    def check(
+        self, contract_key: Hashable, request_key: Hashable, bar_seconds: float | None = None
+    ) -> str:
         lim = self.limits
+        counted = bar_seconds is None or bar_seconds <= lim.window_max_bar
         now = self.clock()
         self._expire(now)
         last = self._identical.get(request_key)
@@ -52,9 +57,10 @@ class PacingGuard:
                 f"{lim.per_contract_max + 1} or more requests for one contract and tick type "
                 f"within {lim.per_contract_window:g} seconds"
             )
-        if len(self._all) >= lim.max_requests:
+        if counted and len(self._all) >= lim.max_requests:
             return f"more than {lim.max_requests} requests within {lim.window:g} seconds"
-        self._all.append(now)
+        if counted:
+            self._all.append(now)
         per.append(now)
         self._identical[request_key] = now
         return ""

@@ -20,6 +20,7 @@ from stratvector.ibsim.market import (
     QueryError,
     format_bar_time,
     history,
+    parse_ib_bar_size,
     parse_ib_timestamp,
 )
 from stratvector.ibsim.orders import OrderError, SimOrder
@@ -159,7 +160,7 @@ def req_historical_data(s: Session, r: FieldReader) -> None:
         return
     if ctx.pacing is not None:
         key = (inst.con_id, req.end, req.duration, req.bar_size, req.what_to_show, req.use_rth)
-        reason = ctx.pacing.check((inst.con_id, req.what_to_show), key)
+        reason = ctx.pacing.check((inst.con_id, req.what_to_show), key, _bar_seconds(req))
         if reason:
             s.send_error(req.req_id, 162, f"{PACING_TEXT} ({reason})")
             return
@@ -189,6 +190,14 @@ def req_historical_data(s: Session, r: FieldReader) -> None:
     if req.keep_up_to_date:
         same = size.months == 0 and pd.Timedelta(seconds=size.seconds) == ctx.store.bar_duration
         s.subs.hist[req.req_id] = HistSub(inst, size, same, req.format_date)
+
+
+def _bar_seconds(req: rq.HistoricalRequest) -> float | None:
+    """The request's bar size in seconds for the pacing rules (None: not a bar size)."""
+    try:
+        return parse_ib_bar_size(req.bar_size).approx().total_seconds()
+    except QueryError:
+        return None
 
 
 @handles(rq.CANCEL_HISTORICAL_DATA)

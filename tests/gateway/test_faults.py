@@ -4,6 +4,7 @@ not change what the backtest would do, the backtest's exact fills)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 from ib_async import IB, MarketOrder, Stock
@@ -194,7 +195,7 @@ async def test_pacing_violation_during_warmup(tmp_path: Path) -> None:
     from stratvector.gateway.pacing import PacingPolicy
 
     cfg = _setup(tmp_path)
-    pacing = PacingLimits(max_requests=1, window=1.0)
+    pacing = PacingLimits(max_requests=1, window=1.0, window_max_bar=math.inf)  # daily bars too
     policy = PacingPolicy(backoff_initial_s=0.2, backoff_max_s=1.0, identical_cooldown_s=0.5)
     async with running_sim(
         tmp_path / "bars", start=30, pacing=pacing, **sim_costs(load_config(cfg))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from stratvector.gateway.history import (
     ib_bar_size,
     plan_requests,
 )
-from stratvector.gateway.pacing import PacingGate, PacingPolicy, RequestKey
+from stratvector.gateway.pacing import PacingGate, PacingPolicy, RequestKey, bar_seconds
 from stratvector.ibsim import PacingLimits
 from stratvector.ibsim.faults import PacingGuard
 from stratvector.ibsim.market import con_id_for
@@ -112,6 +113,108 @@ def test_gate_obeyed_never_breaks_ibsims_pacing_rules():
     assert t > 600  # the long window was exercised
 
 
+@pytest.mark.parametrize(
+    ("size", "seconds"),
+    [
+        ("1 secs", 1),
+        ("5 secs", 5),
+        ("30 secs", 30),
+        ("1 min", 60),
+        ("2 mins", 120),
+        ("1 hour", 3600),
+        ("8 hours", 28800),
+        ("1 day", 86400),
+        ("1 week", 604800),
+        ("1 month", 30 * 86400),
+        (" 15 SECS ", 15),
+        ("", None),
+        ("1d", None),
+        ("5 minutes", None),
+    ],
+)
+def test_bar_seconds_reads_ibs_bar_size_strings(size, seconds):
+    assert bar_seconds(size) == seconds
+
+
+def test_gate_ten_minute_rule_applies_only_to_bars_of_thirty_seconds_or_less():
+    """IB's historical data limitations: the 60-per-10-minutes rule is for bars of 30 s
+    or less. Larger bars neither wait for it nor use up its allowance."""
+    gate = PacingGate(EXACT)
+    t = 0.0
+    for i in range(100):  # a 100-symbol daily warmup: one request each, 50 ms apart
+        k = key(f"S{i}", bar_size="1 day", duration="1 Y")
+        assert gate.wait_time(k, t) == 0.0, i
+        gate.record(k, t)
+        t += 0.05
+    for size in ("1 min", "1 hour", "1 week", "1 month"):
+        assert gate.wait_time(key("NEW", bar_size=size), t) == 0.0
+    assert gate.recent(t) == 0  # none of them counts toward the small-bar allowance
+    for i in range(60):
+        k = key(f"T{i}", bar_size="30 secs")
+        assert gate.wait_time(k, t) == 0.0
+        gate.record(k, t)
+    assert gate.recent(t) == 60
+    for size in ("1 secs", "5 secs", "30 secs", "", "bogus"):  # unknown sizes count too
+        assert gate.wait_time(key("NEW", bar_size=size), t) == pytest.approx(600.0), size
+    assert gate.wait_time(key("NEW", bar_size="1 min"), t) == 0.0
+    assert gate.wait_time(key("NEW", bar_size="1 day"), t) == 0.0
+
+
+def test_gate_per_contract_and_identical_rules_still_apply_to_daily_bars():
+    gate = PacingGate(EXACT)
+    for i in range(5):
+        k = key(bar_size="1 day", duration=f"{i + 1} D")
+        gate.record(k, 0.0)
+    assert gate.wait_time(key(bar_size="1 day", duration="6 D"), 0.5) == pytest.approx(1.5)
+    assert gate.wait_time(key(bar_size="1 day", duration="1 D"), 5.0) == pytest.approx(10.0)
+
+
+def test_policy_can_apply_the_ten_minute_rule_to_every_bar_size():
+    gate = PacingGate(PacingPolicy(margin_s=0.0, window_max_bar_s=math.inf, max_requests=2))
+    gate.record(key("A", bar_size="1 day"), 0.0)
+    gate.record(key("B", bar_size="1 day"), 0.0)
+    assert gate.wait_time(key("C", bar_size="1 day"), 1.0) == pytest.approx(599.0)
+    wider = PacingGate(PacingPolicy(margin_s=0.0, window_max_bar_s=60.0, max_requests=1))
+    wider.record(key("A", bar_size="1 min"), 0.0)
+    assert wider.wait_time(key("B", bar_size="1 min"), 0.0) == pytest.approx(600.0)
+    assert wider.wait_time(key("B", bar_size="2 mins"), 0.0) == 0.0
+
+
+def test_gate_with_mixed_bar_sizes_never_breaks_ibsims_pacing_rules():
+    """As the test above, with small and large bars mixed: the stand-in's guard, told each
+    request's bar size, agrees with the gate; far more than 60 requests in 10 minutes
+    pass when most are for large bars."""
+    rng = random.Random(11)
+    t = 0.0
+    guard = PacingGuard(PacingLimits(), clock=lambda: t)
+    gate = PacingGate(PacingPolicy())
+    sizes = ["5 secs", "30 secs", "1 min", "1 hour", "1 day"]
+    n, longest = 600, 0.0
+    for i in range(n):
+        size = rng.choice(sizes)
+        k = key(rng.choice("ABCDEFGH"), duration=f"{rng.randint(1, 3)} D", bar_size=size)
+        t += rng.choice([0.0, 0.0, 0.01, 0.3, 2.0])
+        wait = gate.wait_time(k, t)
+        longest = max(longest, wait)
+        t += wait
+        gate.record(k, t)
+        assert guard.check((k.contract, k.what_to_show), k, bar_seconds(size)) == "", i
+    assert longest > 60  # the small bars did wait for the 10-minute rule...
+    assert n > 60 * (t / 600 + 1)  # ...and all bars together outran it
+
+
+def test_ibsims_guard_applies_the_ten_minute_rule_only_to_small_bars():
+    t = 0.0
+    guard = PacingGuard(PacingLimits(max_requests=2), clock=lambda: t)
+    assert guard.check("A", 1, 30.0) == guard.check("B", 2, 5.0) == ""
+    assert "requests within 600" in guard.check("C", 3, 1.0)
+    assert guard.check("C", 4, 86400.0) == guard.check("D", 5, 60.0) == ""
+    assert "requests within 600" in guard.check("E", 6, None)  # unknown size: counted
+    strict = PacingGuard(PacingLimits(max_requests=1, window_max_bar=math.inf), lambda: t)
+    assert strict.check("A", 1, 86400.0) == ""
+    assert "requests within 600" in strict.check("B", 2, 86400.0)
+
+
 def test_backoff_doubles_from_two_seconds_up_to_a_minute():
     p = PacingPolicy()
     assert [p.backoff(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
@@ -121,11 +224,18 @@ def test_backoff_doubles_from_two_seconds_up_to_a_minute():
         5,
         2.0,
     )
-    assert (p.identical_cooldown_s, p.max_retries) == (15.0, 5)
+    assert (p.identical_cooldown_s, p.max_retries, p.window_max_bar_s) == (15.0, 5, 30.0)
 
 
 @pytest.mark.parametrize(
-    "bad", [{"max_requests": 0}, {"window_s": 0}, {"backoff_factor": 0.5}, {"max_retries": -1}]
+    "bad",
+    [
+        {"max_requests": 0},
+        {"window_s": 0},
+        {"backoff_factor": 0.5},
+        {"max_retries": -1},
+        {"window_max_bar_s": 0},
+    ],
 )
 def test_policy_rejects_nonsense(bad):
     with pytest.raises(ConfigError):
@@ -258,7 +368,12 @@ def test_a_restart_fetches_only_the_gap(tmp_path):
     assert "91 D" in fields  # ...and reaches back only to the cached range's end (2015-01-01)
 
 
-def test_many_symbols_at_once_never_trigger_a_pacing_violation(tmp_path):
+def test_many_symbols_of_daily_bars_at_once_never_wait_ten_minutes_nor_violate_pacing(
+    tmp_path,
+):
+    """Over 60 daily-bar requests: IB's 10-minute rule is for bars of 30 s or less, so
+    only the per-contract and identical rules pace them (seconds, not ten minutes), and
+    the stand-in, which enforces IB's rules, refuses none."""
     symbols = ("AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA")
     bars = copy_samples(tmp_path / "bars", symbols)
     tr = tmp_path / "t.jsonl"
@@ -285,9 +400,42 @@ def test_many_symbols_at_once_never_trigger_a_pacing_violation(tmp_path):
     assert sent_errors(tr, 162) == 0
     assert sched.pacing_violations == 0
     assert sched.requests_sent == len(history_requests(tr)) > 60
-    assert elapsed >= 600  # the 60-per-10-minutes rule made the scheduler wait
+    assert elapsed < 60  # the 60-per-10-minutes rule did not apply
     for sym, got in zip(symbols, results, strict=True):
         pd.testing.assert_frame_equal(got, expected(bars / f"{sym}_1d.csv", "2013-01-01"))
+
+
+def test_small_bars_wait_for_the_ten_minute_rule(tmp_path):
+    """30-second bars are under IB's 10-minute rule (here 5 requests per 10 minutes on both
+    sides): the scheduler waits for it and is never refused."""
+    d = tmp_path / "bars"
+    d.mkdir()
+    src = synthetic_bars(7 * 960, freq="30s", start="2024-01-01")  # 56 hours: > 5 requests
+    src.to_csv(d / "SYN_30s.csv")
+    tr = tmp_path / "t.jsonl"
+    fake = FakeTime()
+    limits = PacingLimits(max_requests=5)
+
+    async def main():
+        async with session(d, fake=fake, transcript=tr, start=len(src), pacing=limits) as (
+            _sim,
+            ib,
+        ):
+            sched = HistoryScheduler(
+                ib, policy=PacingPolicy(max_requests=5), clock=fake.now, sleep=fake.sleep
+            )
+            fake.scheduler = sched
+            t0 = fake.now()
+            got = await sched.bars(
+                Stock("SYN", "SMART", "USD"), "30s", pd.Timestamp("2024-01-01 00:00")
+            )
+            return got, sched, fake.now() - t0
+
+    got, sched, elapsed = run(main())
+    pd.testing.assert_frame_equal(got, load_csv(d / "SYN_30s.csv"))
+    assert sched.requests_sent == len(history_requests(tr)) > 5
+    assert sched.pacing_violations == 0 and sent_errors(tr, 162) == 0
+    assert elapsed >= 600  # the 6th request waited for the first to leave the window
 
 
 def test_a_pacing_violation_is_retried_with_backoff_and_succeeds(tmp_path):
@@ -319,7 +467,7 @@ def test_pacing_violations_beyond_the_retries_raise_history_error(tmp_path):
     fake = FakeTime()
 
     async def main():
-        strict = PacingLimits(max_requests=1, window=3600.0)
+        strict = PacingLimits(max_requests=1, window=3600.0, window_max_bar=math.inf)
         async with session(bars, fake=fake, pacing=strict) as (_sim, ib):
             sched = HistoryScheduler(ib, clock=fake.now, sleep=fake.sleep)
             fake.scheduler = sched

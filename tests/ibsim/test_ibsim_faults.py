@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -107,7 +108,10 @@ async def test_pacing_identical_request_and_per_contract_burst(sample_dir):
 
 
 async def test_pacing_total_requests_per_window(sample_dir):
-    limits = PacingLimits(max_requests=4, window=600.0, per_contract_max=100)
+    # IB counts only bars of 30 s or less; this test counts every size (daily data)
+    limits = PacingLimits(
+        max_requests=4, window=600.0, per_contract_max=100, window_max_bar=math.inf
+    )
     async with running(sample_dir, pacing=limits) as sim, client(sim) as ib:
         errors = ErrorLog(ib)
         got = [
