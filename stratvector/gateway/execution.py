@@ -291,7 +291,7 @@ class Executor:
         spec = plan.exits if plan.leg is None else None
         for leg in spec.legs() if spec is not None else ():
             cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
-            child, lmt, stp = spec.order(leg, cref, self.tif, self.account)
+            child, lmt, stp = spec.order(leg, cref, self.tif, self.account, inst.min_tick)
             intents.append(
                 Intent(
                     cref,
@@ -404,7 +404,8 @@ class Executor:
         for c in children:
             cparts = parse_order_ref(c.order_ref)
             spec = ExitSpec(**(c.detail or {}).get("exits", {}))
-            child, _, _ = spec.order(cparts.leg, c.order_ref, c.time_in_force, self.account)
+            tick = self.contracts.get(intent.symbol).min_tick
+            child, _, _ = spec.order(cparts.leg, c.order_ref, c.time_in_force, self.account, tick)
             rebuilt.append((c.order_ref, cparts.leg, child, spec))
         self._place_with_children(plan, intent.order_ref, order, rebuilt)
         return True
@@ -657,7 +658,9 @@ class Executor:
             t = self.orders.get(cref)
             if t is None or t.trade is None or t.done or t.trade.orderStatus.filled:
                 continue
-            order = spec.fixed(leg, t.trade.order, fill_price)
+            order = spec.fixed(
+                leg, t.trade.order, fill_price, self.contracts.get(t.symbol).min_tick
+            )
             expected = {
                 "orderType": order.orderType,
                 "auxPrice": order.auxPrice,

@@ -22,6 +22,36 @@ its children are sent with exact prices (STP at the entry's stop, TRAIL from the
 current peak, LMT at the entry's target). Children of one parent form IB's bracket OCA
 group: whichever fills first reduces the others.
 
+stop_loss together with trailing_stop
+-------------------------------------
+The backtest exits at the tighter of the two levels (for a long the higher). When the
+trailing stop can never be looser than the stop-loss while the children work -- an
+opening order with ``trailing_stop <= stop_loss`` (both start at the fill and the trail
+only tightens), or a reducing order whose current trail level is already at least as
+tight -- only the trailing stop is sent: the stop-loss child would be redundant, and a
+gap through both would trigger two market orders at once. Otherwise both are sent;
+when both trigger in one bar, the price reaches the tighter one first, so IB fills that
+one and cancels the other, as the backtest does (ibsim checks stops in that order too).
+An add keeps both (its entry is known only after the fill).
+
+Tick rounding
+-------------
+IB refuses (error 110) a price that is not a multiple of the contract's minimum tick.
+Every absolute price sent -- the STP price, a TRAIL's initial ``trailStopPrice``, the
+take-profit LMT price, and their fixed prices -- is rounded to ``tick`` *in the
+position's favour*: a sell exit (closing a long) up, a buy exit (covering a short)
+down. So a protective stop is never looser than the backtest's level (it triggers at
+that level or up to one tick earlier) and a take-profit never fills at a worse price
+than the backtest's target (it may need up to one tick more to trigger). A price
+already on the tick, up to float noise (1e-9 of a tick), is kept. Trailing percentages
+are sent as they are: IB computes those stops itself. ``tick`` defaults to
+:data:`DEFAULT_TICK` (0.01, US stocks, and what the contract book assumes when IB
+reports none); callers should pass the contract's ``min_tick``
+(:class:`~stratvector.gateway.contracts.Instrument`). The backtest does not round:
+fills at a stop or take-profit level differ from it by less than one tick (before
+slippage) unless the level is on the tick, and a bar that reaches the rounded level but
+not the backtest's (or the reverse) exits in one and not the other.
+
 Known differences from the backtest (named in the parity tests):
 
 - take_profit in the entry bar uses the estimated entry (the signal bar's close plus
@@ -30,8 +60,12 @@ Known differences from the backtest (named in the parity tests):
   one and not the other. From the bar after the entry on, it matches exactly;
 - adding to a position: in the entry bar the stop is anchored at the add's fill, not at
   the volume-weighted entry (fixed from the next bar);
-- stop_loss together with trailing_stop are two child stops; when both trigger inside
-  the same bar IB fills the first placed, the backtest the tighter one;
+- tick rounding (above): a stop-loss or take-profit level that is not on the tick
+  fills up to one tick away from the backtest's, and may trigger in a bar the
+  backtest's does not (or the reverse);
+- stop_loss together with trailing_stop: when a bar gaps through both, both trigger at
+  the open and the first placed fills there (the backtest also fills at the open; only
+  the exit reason may differ);
 - IB computes TRAIL stops as ``price - price x pct / 100``: equal to the backtest's
   ``price x (1 - pct)`` within a few units in the last place (1e-15 relative).
 """
@@ -46,6 +80,9 @@ from ib_async.util import UNSET_DOUBLE
 
 STOP, TRAIL, TAKE = "stop", "trail", "tp"
 EXIT_LEGS = frozenset({STOP, TRAIL, TAKE})
+
+#: The tick used when a caller does not pass the contract's (US stocks: one cent).
+DEFAULT_TICK = 0.01
 
 
 @dataclass(frozen=True)
@@ -73,8 +110,9 @@ class ExitSpec:
         return 1.0 if self.quantity > 0 else -1.0
 
     def legs(self) -> list[str]:
+        """The exits to send as children, in placement order."""
         out = []
-        if self.stop_loss > 0:
+        if self.stop_loss > 0 and not self.trail_covers_stop():
             out.append(STOP)
         if self.trailing_stop > 0:
             out.append(TRAIL)
@@ -82,10 +120,27 @@ class ExitSpec:
             out.append(TAKE)
         return out
 
+    def trail_covers_stop(self) -> bool:
+        """True if the trailing stop is never looser than the stop-loss while these
+        exits work, so the stop-loss child is not needed (see the module docstring)."""
+        if not (self.stop_loss > 0 and self.trailing_stop > 0) or self.old_entry is not None:
+            return False
+        if self.entry is None:  # opening: both levels start from the same fill price
+            return self.trailing_stop <= self.stop_loss
+        if self.peak is None:
+            return False
+        s = self.side
+        trail = stop_price(self.peak, s, self.trailing_stop)
+        stop = stop_price(self.entry, s, self.stop_loss)
+        return trail >= stop if s < 0 else trail <= stop
+
     def order(
-        self, leg: str, ref: str, tif: str, account: str
+        self, leg: str, ref: str, tif: str, account: str, tick: float = DEFAULT_TICK
     ) -> tuple[Order, float | None, float | None]:
-        """The child order of ``leg`` and the (limit, stop) prices journaled with its intent."""
+        """The child order of ``leg`` and the (limit, stop) prices journaled with its intent.
+
+        Absolute prices are rounded to ``tick`` (the contract's minimum price variation)
+        in the position's favour; see the module docstring."""
         action = "BUY" if self.side > 0 else "SELL"
         qty = abs(self.quantity)
         o = Order(action=action, totalQuantity=qty, tif=tif, orderRef=ref, account=account)
@@ -93,7 +148,7 @@ class ExitSpec:
         if leg == STOP:
             if self.entry is not None:
                 o.orderType = "STP"
-                o.auxPrice = stop_price(self.entry, s, self.stop_loss)
+                o.auxPrice = exit_price(stop_price(self.entry, s, self.stop_loss), s, tick)
                 return o, None, o.auxPrice
             o.orderType = "TRAIL"
             o.trailingPercent = self.stop_loss * 100.0
@@ -102,21 +157,22 @@ class ExitSpec:
             o.orderType = "TRAIL"
             o.trailingPercent = self.trailing_stop * 100.0
             if self.peak is not None:
-                o.trailStopPrice = stop_price(self.peak, s, self.trailing_stop)
+                level = stop_price(self.peak, s, self.trailing_stop)
+                o.trailStopPrice = exit_price(level, s, tick)
                 return o, None, o.trailStopPrice
             return o, None, stop_price(self.estimate, s, self.trailing_stop)
         o.orderType = "LMT"
-        o.lmtPrice = target_price(
-            self.entry if self.entry is not None else self.estimate, s, self.take_profit
-        )
+        base = self.entry if self.entry is not None else self.estimate
+        o.lmtPrice = exit_price(target_price(base, s, self.take_profit), s, tick)
         return o, o.lmtPrice, None
 
     def needs_fixing(self, leg: str) -> bool:
         """True if the child must be modified once the parent's fill price is known."""
         return self.entry is None and leg in (STOP, TAKE)
 
-    def fixed(self, leg: str, order: Order, fill_price: float) -> Order:
-        """``order`` modified to its exact price, given the parent's average fill price."""
+    def fixed(self, leg: str, order: Order, fill_price: float, tick: float = DEFAULT_TICK) -> Order:
+        """``order`` modified to its exact price, given the parent's average fill price,
+        rounded to ``tick`` in the position's favour."""
         entry = fill_price
         if self.old_entry is not None and self.old_quantity:
             old = abs(self.old_quantity)
@@ -125,11 +181,11 @@ class ExitSpec:
         s = self.side
         if leg == STOP:
             order.orderType = "STP"
-            order.auxPrice = stop_price(entry, s, self.stop_loss)
+            order.auxPrice = exit_price(stop_price(entry, s, self.stop_loss), s, tick)
             order.trailingPercent = UNSET_DOUBLE
             order.trailStopPrice = UNSET_DOUBLE
         elif leg == TAKE:
-            order.lmtPrice = target_price(entry, s, self.take_profit)
+            order.lmtPrice = exit_price(target_price(entry, s, self.take_profit), s, tick)
         return order
 
 
@@ -141,6 +197,22 @@ def stop_price(entry: float, exit_side: float, fraction: float) -> float:
 def target_price(entry: float, exit_side: float, fraction: float) -> float:
     """The backtest's take-profit limit: ``entry x (1 - side x fraction)``."""
     return entry * (1.0 - exit_side * fraction)
+
+
+def to_tick(price: float, tick: float, up: bool) -> float:
+    """``price`` rounded up or down to a multiple of ``tick``; a price within 1e-9 of a
+    tick of a multiple is taken as that multiple. ``tick <= 0`` leaves it unchanged."""
+    if not tick > 0 or not math.isfinite(price):
+        return price
+    n = price / tick
+    k = math.ceil(n - 1e-9) if up else math.floor(n + 1e-9)
+    return round(k * tick, 10)
+
+
+def exit_price(price: float, exit_side: float, tick: float) -> float:
+    """An exit price on the tick, rounded in the position's favour: up for a sell exit
+    (``exit_side`` -1, closing a long), down for a buy exit (covering a short)."""
+    return to_tick(price, tick, up=exit_side < 0)
 
 
 def finite(x: float | None) -> bool:

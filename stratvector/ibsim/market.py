@@ -130,7 +130,11 @@ def parse_end_time(text: str) -> pd.Timestamp | None:
 
 @dataclass(frozen=True, eq=False)
 class Instrument:
-    """One symbol's bars (validated) and the contract ibsim describes it with."""
+    """One symbol's bars (validated) and the contract ibsim describes it with.
+
+    ``min_tick`` is the contract's minimum price variation: contract details report it,
+    and order prices that are not a multiple of it are refused (error 110).
+    """
 
     symbol: str
     con_id: int
@@ -138,6 +142,7 @@ class Instrument:
     bars: pd.DataFrame
     primary_exchange: str = "NASDAQ"
     currency: str = "USD"
+    min_tick: float = 0.01
     times: np.ndarray = field(init=False, repr=False)
     open: np.ndarray = field(init=False, repr=False)
     high: np.ndarray = field(init=False, repr=False)

@@ -127,7 +127,7 @@ def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
         "NMS",
         "NMS",
         inst.con_id,
-        0.01,
+        inst.min_tick,
     ]
     if v < 164:
         msg.append(1)  # mdSizeMultiplier

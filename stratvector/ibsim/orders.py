@@ -12,7 +12,11 @@ Matching follows the backtest's conventions and calls its code, never a copy:
   (:func:`~stratvector.backtest.fills.limit_fill_nb`), without slippage.
 - Within one bar, orders are checked market first, then stops, then limits: when a
   bracket's stop-loss and take-profit both could fill in one bar, the stop wins (the
-  conservative order the backtest uses).
+  conservative order the backtest uses). Stops are checked in the order a price moving
+  away from the open reaches them: the nearest to the open first, those the open is
+  already through at once (in placement order). So of two sell stops protecting one
+  long (a stop-loss and a trailing stop), the higher one fills when both trigger in a
+  bar, as in a real market and in the backtest, whichever was placed first.
 - Bracket children of a parent filled at the bar's open (a market parent, or a limit or
   stop parent the open went through) work in that same bar, stop-loss before
   take-profit, as the backtest checks protective exits in the bar of entry. Children of
@@ -22,6 +26,11 @@ Matching follows the backtest's conventions and calls its code, never a copy:
 - Bracket children are held (``PreSubmitted``) until the parent is completely filled,
   then work as an implicit OCA group that reduces the sibling's size by each fill.
   Explicit OCA groups: type 1 cancels the others on a fill, types 2 and 3 reduce them.
+- Like IB, an order whose limit price, stop price (``auxPrice`` of STP and STP LMT) or
+  trailing stop price is not a multiple of the contract's ``min_tick`` is refused with
+  error 110 ("The price does not conform to the minimum price variation for this
+  contract."): a new order is not accepted, a modification leaves the order as it was.
+  A TRAIL order's trailing amount and percentage are not checked.
 - With ``participation`` set, an order fills at most that fraction of the bar's volume
   (at least one share) per bar; the rest keeps working.
 - With ``expire_day_orders`` set, an order with tif DAY (or empty, IB's default) is
@@ -46,6 +55,7 @@ from stratvector.ibsim.market import Instrument
 from stratvector.ibsim.requests import OrderRequest
 
 SUPPORTED_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
+OFF_TICK = "The price does not conform to the minimum price variation for this contract."
 WORKING = frozenset({"PreSubmitted", "Submitted"})
 DONE = frozenset({"Filled", "Cancelled", "Inactive"})
 _PRIORITY = {"MKT": 0, "STP": 1, "TRAIL": 1, "STP LMT": 1, "LMT": 2}
@@ -213,6 +223,8 @@ class OrderBook:
             if existing.is_done:
                 return [OrderError(client_id, req.order_id, 103, "Duplicate order id")]
             return self._modify(existing, req, pos, ref_price)
+        if _off_tick(req, inst.min_tick):
+            return [OrderError(client_id, req.order_id, 110, OFF_TICK)]
         problem = self._validate(client_id, req)
         order = SimOrder(client_id, self._new_perm_id(), req, inst, account or "")
         if problem:
@@ -280,14 +292,18 @@ class OrderBook:
         Bracket children activated by a parent filled at this bar's open join the work
         list in priority order, so a stop-loss can trigger in the bar of entry.
         """
+        bar = (float(inst.open[i]), float(inst.high[i]), float(inst.low[i]))
+
+        def priority(order: SimOrder) -> tuple[int, float, int]:
+            return _priority(order, bar[0])
+
         queue = [
             o
             for o in self._live.values()
             if o.inst is inst and o.status == "Submitted" and o.active_from <= k
         ]
-        queue.sort(key=_priority)
+        queue.sort(key=priority)
         events: list[Event] = []
-        bar = (float(inst.open[i]), float(inst.high[i]), float(inst.low[i]))
         cap = math.inf
         if self.participation is not None and inst.volume[i] > 0:
             cap = max(1.0, math.floor(self.participation * float(inst.volume[i])))
@@ -317,7 +333,7 @@ class OrderBook:
                 if o.status == "Submitted" and o.active_from <= k and o not in queue
             ]
             if joined:
-                queue[pos:] = sorted(queue[pos:] + joined, key=_priority)
+                queue[pos:] = sorted(queue[pos:] + joined, key=priority)
         for order in checked:
             if order.status == "Submitted" and order.req.order_type == "TRAIL":
                 self._ratchet(order, bar[1], bar[2])
@@ -404,6 +420,8 @@ class OrderBook:
                     "Order being modified does not match original order.",
                 )
             ]
+        if _off_tick(req, order.inst.min_tick):
+            return [OrderError(order.client_id, order.order_id, 110, OFF_TICK)]
         problem = self._validate(order.client_id, req.modified(parent_id=0))
         if problem and not problem.startswith("too many"):
             return [
@@ -556,9 +574,37 @@ class OrderBook:
         return [Ack(other.snapshot())]
 
 
-def _priority(order: SimOrder) -> tuple[int, int]:
-    """Market first, then stops, then limits; placement order within a kind."""
-    return (_PRIORITY.get(order.req.order_type, 3), order.perm_id)
+def _priority(order: SimOrder, open_: float) -> tuple[int, float, int]:
+    """Market first, then stops, then limits. Stops by how far the price must move from
+    the bar's ``open_`` to trigger them (0 when the open is through the stop); then
+    placement order."""
+    kind = order.req.order_type
+    reach = 0.0
+    if kind in ("STP", "STP LMT") and order.req.aux_price is not None and not order.triggered:
+        reach = max(0.0, (float(order.req.aux_price) - open_) * order.side)
+    elif kind == "TRAIL":
+        stop = order.trail_stop
+        if stop is None:
+            stop = open_ + order.side * _trail_amount(order, open_)
+        reach = max(0.0, (stop - open_) * order.side)
+    return (_PRIORITY.get(kind, 3), reach, order.perm_id)
+
+
+def _off_tick(req: OrderRequest, tick: float) -> bool:
+    """True if a price of ``req`` that IB checks is not a multiple of ``tick``."""
+    if not tick > 0:
+        return False
+    prices = [req.trail_stop_price]
+    if req.order_type in ("LMT", "STP LMT"):
+        prices.append(req.lmt_price)
+    if req.order_type in ("STP", "STP LMT"):
+        prices.append(req.aux_price)
+    for p in prices:
+        if p is not None and math.isfinite(p):
+            n = p / tick
+            if abs(n - round(n)) > 1e-6:
+                return True
+    return False
 
 
 def _trail_amount(order: SimOrder, ref: float) -> float:

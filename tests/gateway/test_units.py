@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from ib_async import Order
 
 from stratvector.config import GatewaySection
 from stratvector.gateway import AccountMismatchError, LiveTradingNotConfirmed, ModeDecision
 from stratvector.gateway.execution import limit_price
+from stratvector.gateway.exits import ExitSpec, exit_price, to_tick
 from stratvector.gateway.safety import check_account, is_paper_account, port_warning, resolve_mode
 from stratvector.gateway.window import BarWindow
 
@@ -87,3 +89,72 @@ def test_gateway_section_defaults_and_validation() -> None:
         GatewaySection(restart_timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="not an IB account id"):
         GatewaySection(account="me")
+
+
+def _spec(quantity: float, **kw: float) -> ExitSpec:
+    values = {"stop_loss": 0.02, "trailing_stop": 0.0, "take_profit": 0.04, "estimate": 100.0}
+    return ExitSpec(quantity=quantity, **{**values, **kw})  # type: ignore[arg-type]
+
+
+def test_to_tick_rounds_up_or_down_and_keeps_prices_on_the_tick() -> None:
+    assert to_tick(98.123, 0.01, up=True) == 98.13
+    assert to_tick(98.123, 0.01, up=False) == 98.12
+    assert to_tick(101 * 0.98, 0.01, up=True) == 98.98  # 98.97999999999999: on the tick
+    assert to_tick(101 * 0.98, 0.01, up=False) == 98.98
+    assert to_tick(100.3, 0.25, up=True) == 100.5 and to_tick(100.3, 0.25, up=False) == 100.25
+    assert to_tick(0.123456, 0.0001, up=True) == 0.1235
+    assert to_tick(98.123, 0.0, up=True) == 98.123  # no tick known: unchanged
+    assert exit_price(98.123, -1.0, 0.01) == 98.13  # a sell exit (closing a long): up
+    assert exit_price(98.123, 1.0, 0.01) == 98.12  # a buy exit (covering a short): down
+
+
+def test_exit_children_are_on_the_tick_in_the_positions_favour() -> None:
+    """Closing a long (sell exits): stop and target rounded up. Covering a short (buy
+    exits): rounded down. The stop is never looser than the unrounded level and the
+    target never worse."""
+    long_reduce = _spec(-100.0, entry=100.37, peak=104.91, trailing_stop=0.03)
+    stp, _, journaled = long_reduce.order("stop", "r", "DAY", "", tick=0.01)
+    assert stp.orderType == "STP" and stp.auxPrice == journaled == 98.37  # 98.3626
+    trail, _, _ = long_reduce.order("trail", "r", "DAY", "", tick=0.01)
+    assert trail.trailStopPrice == 101.77 and trail.trailingPercent == 3.0  # 101.7627
+    lmt, journaled, _ = long_reduce.order("tp", "r", "DAY", "", tick=0.01)
+    assert lmt.lmtPrice == journaled == 104.39  # 104.3848
+    short_reduce = _spec(100.0, entry=100.37, peak=97.11, trailing_stop=0.03)
+    assert short_reduce.order("stop", "r", "DAY", "", 0.01)[0].auxPrice == 102.37  # 102.3774
+    assert short_reduce.order("trail", "r", "DAY", "", 0.05)[0].trailStopPrice == 100.0
+    assert short_reduce.order("tp", "r", "DAY", "", 0.01)[0].lmtPrice == 96.35  # 96.3552
+    opening = _spec(-100.0, estimate=100.37)  # the take-profit at the estimated entry
+    assert opening.order("tp", "r", "DAY", "")[0].lmtPrice == 104.39  # default tick 0.01
+    stop, _, _ = opening.order("stop", "r", "DAY", "")
+    assert stop.orderType == "TRAIL" and stop.trailingPercent == 2.0  # IB prices it
+
+
+def test_fixed_exit_prices_are_on_the_tick_in_the_positions_favour() -> None:
+    long_ = _spec(-100.0)
+    stop = long_.fixed("stop", Order(orderType="TRAIL", trailingPercent=2.0), 100.37, 0.01)
+    assert stop.orderType == "STP" and stop.auxPrice == 98.37
+    assert long_.fixed("tp", Order(orderType="LMT"), 100.37, 0.01).lmtPrice == 104.39
+    short = _spec(100.0)
+    assert short.fixed("stop", Order(), 100.37, 0.01).auxPrice == 102.37
+    assert short.fixed("tp", Order(), 100.37, 0.01).lmtPrice == 96.35
+    assert short.fixed("tp", Order(), 100.37, 0.25).lmtPrice == 96.25
+    added = _spec(-200.0, old_entry=100.0, old_quantity=100.0)
+    assert added.fixed("stop", Order(), 101.0, 0.01).auxPrice == 98.49  # 100.5 x 0.98
+
+
+def test_a_trailing_stop_never_looser_than_the_stop_loss_replaces_it() -> None:
+    """stop_loss with trailing_stop: the backtest exits at the tighter level. The
+    stop-loss child is left out when the trailing stop is provably never looser."""
+    assert _spec(-100.0, trailing_stop=0.02).legs() == ["trail", "tp"]  # opening, equal
+    assert _spec(-100.0, trailing_stop=0.01).legs() == ["trail", "tp"]
+    assert _spec(-100.0, trailing_stop=0.03).legs() == ["stop", "trail", "tp"]
+    # reducing a long bought at 100: the trail from a peak of 103 is at 99.91 > 98
+    assert _spec(-50.0, trailing_stop=0.03, entry=100.0, peak=103.0).legs()[0] == "trail"
+    assert _spec(-50.0, trailing_stop=0.03, entry=100.0, peak=100.5).legs()[0] == "stop"
+    # reducing a short sold at 100: the trail from a low of 97 is at 99.91 < 102
+    assert _spec(50.0, trailing_stop=0.03, entry=100.0, peak=97.0).legs()[0] == "trail"
+    assert _spec(50.0, trailing_stop=0.03, entry=100.0, peak=99.5).legs()[0] == "stop"
+    # adding: the new entry is known only after the fill; both are kept
+    add = _spec(-200.0, trailing_stop=0.01, peak=105.0, old_entry=100.0, old_quantity=100.0)
+    assert add.legs() == ["stop", "trail", "tp"]
+    assert _spec(-100.0, trailing_stop=0.0).legs() == ["stop", "tp"]
