@@ -57,6 +57,7 @@ async def test_with_ibs_portfolio_interval_only_changed_positions_are_pushed_bet
         syn, syn2 = await _contracts(ib)
         ib.placeOrder(syn, MarketOrder("BUY", 100))
         await _step(sim, ib)  # the first push is a full one
+        await wait_until(lambda: [p.position for p in ib.positions()] == [100.0], what="fill")
         pushed = []
         ib.updatePortfolioEvent += lambda item: pushed.append(
             (item.contract.symbol, item.position, item.marketPrice)
