@@ -172,9 +172,10 @@ class StatusRecord:
 
 
 def _fresh_record(values: dict[str, Any]) -> OrderRecord:
-    """The record of an intent just inserted from ``values`` (no read back needed)."""
+    """The record of an intent just inserted from ``values`` (the row's columns, as
+    :func:`_intent_values` gives them): no read back needed."""
     return OrderRecord(
-        **{k: values[k] for k in _INTENT_FIELDS},
+        **values,
         status=INTENT,
         ib_order_id=None,
         perm_id=None,
@@ -187,24 +188,6 @@ def _fresh_record(values: dict[str, Any]) -> OrderRecord:
         updated_at=values["created_at"],
         created=True,
     )
-
-
-_INTENT_FIELDS = (
-    "order_ref",
-    "strategy",
-    "symbol",
-    "bar_time",
-    "side",
-    "quantity",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "time_in_force",
-    "account",
-    "target",
-    "detail",
-    "created_at",
-)
 
 
 def order_record(intent: OrderIntent, created: bool = False) -> OrderRecord:
