@@ -34,7 +34,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +46,7 @@ from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.exits import ExitSpec
 from stratvector.gateway.guard import Guard
 from stratvector.gateway.journal_queue import JournalQueue
+from stratvector.gateway.latency import LatencyWindow
 from stratvector.gateway.runner import OrderPlan
 from stratvector.gateway.sizing import StrategyLedger
 from stratvector.store import Intent, make_order_ref, parse_order_ref
@@ -59,7 +59,6 @@ ACK_TIMEOUT = 10.0
 FILL_WAIT = 2.0  # seconds a fill waits for its commission report before it is journaled
 UNSET = 1.7976931348623157e308
 ORDER_REJECTED = "order_rejected"
-STATS_WINDOW = 10_000  # latency samples kept (the percentiles are over the newest)
 
 
 @dataclass
@@ -91,12 +90,12 @@ class ExecStats:
     refused: int = 0
     rejected: int = 0
     fills: int = 0
-    send_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    decision_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    checks: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    intent: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    place: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    fill_latency: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    send_latency: LatencyWindow = field(default_factory=LatencyWindow)
+    decision_latency: LatencyWindow = field(default_factory=LatencyWindow)
+    checks: LatencyWindow = field(default_factory=LatencyWindow)
+    intent: LatencyWindow = field(default_factory=LatencyWindow)
+    place: LatencyWindow = field(default_factory=LatencyWindow)
+    fill_latency: LatencyWindow = field(default_factory=LatencyWindow)
 
 
 @dataclass
@@ -208,7 +207,7 @@ class Executor:
             extra[plan.symbol] = extra.get(plan.symbol, 0.0) + plan.quantity
             ready.append((plan, ref, proposal))
         if plans:
-            self.stats.checks.append(time.perf_counter() - checked)
+            self.stats.checks.add(time.perf_counter() - checked)
         return await self._send(ready)
 
     async def _send(self, ready: list[tuple[OrderPlan, str, Any]]) -> list[str]:
@@ -223,7 +222,7 @@ class Executor:
             [intent for item in batch for intent in item.intents],
             urgent=True,
         )
-        self.stats.intent.append(time.perf_counter() - asked)
+        self.stats.intent.add(time.perf_counter() - asked)
         written: dict[str, Any] = {}
         for rec in records:
             if isinstance(rec, Exception):
@@ -245,9 +244,9 @@ class Executor:
                 continue
             self._place_with_children(item.plan, ref, item.order, item.children)
             now = time.perf_counter()
-            self.stats.send_latency.append(now - item.plan.received)
+            self.stats.send_latency.add(now - item.plan.received)
             if item.plan.complete is not None and not item.plan.catch_up:
-                self.stats.decision_latency.append(now - item.plan.complete)
+                self.stats.decision_latency.add(now - item.plan.complete)
             sent.append(ref)
         return sent
 
@@ -325,7 +324,7 @@ class Executor:
             order.transmit = False
         placing = time.perf_counter()
         trade = self._place(ref, plan, order)
-        self.stats.place.append(time.perf_counter() - placing)
+        self.stats.place.add(time.perf_counter() - placing)
         for i, (cref, leg, child, spec) in enumerate(children):
             child.parentId = trade.order.orderId
             child.transmit = i == len(children) - 1
@@ -749,7 +748,7 @@ class Executor:
             t.filled_at = time.perf_counter()
             if t.sent_at is not None:
                 latency = t.filled_at - t.sent_at
-                self.stats.fill_latency.append(latency)
+                self.stats.fill_latency.add(latency)
                 if self.on_latency is not None:
                     self.on_latency(latency)
         if st.status == OrderStatus.Filled:

@@ -27,7 +27,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from stratvector.backtest.settings import BacktestSettings
 from stratvector.errors import StrategyError
 from stratvector.gateway.exits import ExitSpec
 from stratvector.gateway.feed import BarFeed, ClosedBar
+from stratvector.gateway.latency import LatencyWindow
 from stratvector.gateway.sizing import Decision, StrategyLedger
 from stratvector.strategy.base import Strategy
 
@@ -116,8 +116,8 @@ class StrategyRunner:
         self.target_seconds = 0.0  # time spent in Strategy.target (for benchmarks)
         # seconds: first bar received -> decision starts ("wait"), last bar received ->
         # decision starts ("start"), one symbol's target ("targets"), sizing
-        self.timing: dict[str, deque[float]] = {
-            k: deque(maxlen=10_000) for k in ("wait", "start", "targets", "sizing")
+        self.timing: dict[str, LatencyWindow] = {
+            k: LatencyWindow() for k in ("wait", "start", "targets", "sizing")
         }
         self._reported: dict[str, int] = {}
         self._received: dict[int, float] = {}  # bar time -> first arrival
@@ -152,7 +152,7 @@ class StrategyRunner:
             # the strategy's view of this symbol now, while the other bars are on the way
             started = time.perf_counter()
             self._targets[(bar.symbol, bar.time)] = self.target_at(bar.symbol, bar.time)
-            self.timing["targets"].append(time.perf_counter() - started)
+            self.timing["targets"].add(time.perf_counter() - started)
         self._check()
 
     def _check(self, force: bool = False) -> None:
@@ -279,11 +279,11 @@ class StrategyRunner:
                 return
             self.last_decided = t
             started = time.perf_counter()
-            self.timing["wait"].append(started - received)
+            self.timing["wait"].add(started - received)
             for key in [k for k in self._targets if k[1] < t]:
                 del self._targets[key]
             complete = self._complete.pop(t, started)
-            self.timing["start"].append(started - complete)
+            self.timing["start"].add(started - complete)
             arrived = {s: a for (s, bt), a in self._arrived.items() if bt == t}
             for key in [k for k in self._arrived if k[1] <= t]:
                 del self._arrived[key]
@@ -336,7 +336,7 @@ class StrategyRunner:
                         catch_up=catch_up,
                     )
                 )
-            self.timing["sizing"].append(time.perf_counter() - sized)
+            self.timing["sizing"].add(time.perf_counter() - sized)
             await self.sink(self, decision, plans)
 
     def _exits(self, j: int, qty: float, close: float) -> ExitSpec | None:

@@ -33,8 +33,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from stratvector.config import StrategyConfig
 from stratvector.data.cache import BarCache
 from stratvector.gateway import safety
@@ -547,20 +545,18 @@ class Trader:
 
     def _timing(self, q: float) -> dict[str, float | None]:
         """Percentiles of the decision path's phases, in ms (benchmarks and tuning)."""
-        runs = list(self.runners.values())
-        phases = {
-            k: [x for r in runs for x in r.timing[k]]
-            for k in ("wait", "start", "targets", "sizing")
-        }
+        out: dict[str, float | None] = {}
+        for k in ("wait", "start", "targets", "sizing"):
+            # the slowest strategy's percentile (one strategy in the common case)
+            values = [v for r in self.runners.values() if (v := r.timing[k].ms(q)) is not None]
+            out[k] = max(values) if values else None
         st = self.executor.stats
-        phases.update(checks=list(st.checks), intent=list(st.intent), place=list(st.place))
-        return {k: _pct(v, q) for k, v in phases.items()}
+        out.update(checks=st.checks.ms(q), intent=st.intent.ms(q), place=st.place.ms(q))
+        return out
 
     def status(self) -> dict[str, Any]:
         """A snapshot for the status line, health checks and tests."""
-        lat = (
-            np.array(self.executor.stats.send_latency) if self.executor.stats.send_latency else None
-        )
+        st = self.executor.stats
         latest = max((f.latest() or 0) for f in self.feeds.values()) if self.feeds else 0
         return {
             "state": self.state.state.value,
@@ -576,10 +572,10 @@ class Trader:
             "fills": self.executor.stats.fills,
             "reconnects": self.supervisor.reconnects,
             "halted": self.guard.any_halted(),
-            "send_latency_p50_ms": float(np.percentile(lat, 50) * 1e3) if lat is not None else None,
-            "send_latency_p99_ms": float(np.percentile(lat, 99) * 1e3) if lat is not None else None,
-            "decision_latency_p50_ms": _pct(self.executor.stats.decision_latency, 50),
-            "decision_latency_p99_ms": _pct(self.executor.stats.decision_latency, 99),
+            "send_latency_p50_ms": st.send_latency.ms(50),
+            "send_latency_p99_ms": st.send_latency.ms(99),
+            "decision_latency_p50_ms": st.decision_latency.ms(50),
+            "decision_latency_p99_ms": st.decision_latency.ms(99),
             "equity": {sid: r.ledger.equity for sid, r in self.runners.items()},
             "positions": {sid: r.ledger.positions() for sid, r in self.runners.items()},
             "journal_failures": self.jq.failures,
@@ -606,10 +602,6 @@ def _release_memory() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _pct(values: Any, q: float) -> float | None:
-    return round(float(np.percentile(np.asarray(values), q)) * 1e3, 3) if len(values) else None
 
 
 def _has_loop() -> bool:
