@@ -9,8 +9,12 @@ from pathlib import Path
 from stratvector.errors import StratVectorError
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename.
+
+    ``durable`` syncs the file to disk before the rename (a report, a run); a file that
+    is rewritten many times a second (the trader's status) skips the sync: readers never
+    see it half-written either way, and the sync would stall the caller."""
     path = Path(path)
     if not path.parent.exists():
         raise StratVectorError(f"{path}: folder {path.parent} does not exist")
@@ -22,7 +26,8 @@ def atomic_write_text(path: Path, text: str) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -129,16 +129,21 @@ async def _run(trader: Any, show: bool, status_file: str | None) -> int:
 
 
 async def _report(trader: Any, show: bool, status_file: str | None) -> None:
-    last_write = 0.0
+    """Refresh the status file (20 times a second) and the status line (10 times), not
+    while a decision is being made (the write would delay its orders) unless that has
+    kept the status stale for a second."""
+    last_write = last_show = 0.0
     while True:
         now = time.monotonic()
-        if status_file and now - last_write >= 0.05:
-            _write_status(trader, status_file)
-            last_write = now
-        if show:
-            print("\r" + status_line(trader.status()), end="", file=sys.stderr, flush=True)
+        if not trader.deciding() or now - max(last_write, last_show) >= 1.0:
+            if status_file and now - last_write >= 0.05:
+                _write_status(trader, status_file)
+                last_write = now
+            if show and now - last_show >= 0.1:
+                print("\r" + status_line(trader.status()), end="", file=sys.stderr, flush=True)
+                last_show = now
         with contextlib.suppress(TimeoutError):
-            await trader.until(lambda: False, 0.05 if status_file else 1.0)
+            await trader.until(lambda: False, 0.05 if status_file else 0.1)
 
 
 def status_line(s: dict[str, Any]) -> str:
@@ -165,4 +170,4 @@ def _write_status(trader: Any, path: str | None) -> None:
     status["last_decided"] = {sid: r.last_decided for sid, r in trader.runners.items()}
     status["latest"] = {size: f.latest() for size, f in trader.feeds.items()}
     with contextlib.suppress(OSError):
-        atomic_write_text(path, json.dumps(status, default=str))
+        atomic_write_text(path, json.dumps(status, default=str), durable=False)

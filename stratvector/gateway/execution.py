@@ -35,6 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,6 +110,17 @@ class _Outgoing:
     intents: list[Intent]
 
 
+@dataclass
+class Staged:
+    """A batch checked and handed to the journal (:meth:`Executor.stage`), to deliver."""
+
+    batch: list[_Outgoing] = field(default_factory=list)
+    written: Future[list[Any]] | None = None  # the intents' commit on the writer thread
+    asked: float = 0.0
+    refused: list[tuple[OrderPlan, str, Any]] = field(default_factory=list)
+    kill: tuple[str, tuple[Any, ...]] | None = None  # a breach that trips the kill switch
+
+
 class Executor:
     """Sends planned orders through the journal and books what IB reports. No I/O here."""
 
@@ -174,17 +186,30 @@ class Executor:
 
     async def submit(self, plans: list[OrderPlan], *, check_risk: bool = True) -> list[str]:
         """Gate, check, journal and send ``plans`` in order; returns the refs sent."""
-        ready: list[tuple[OrderPlan, str, Any]] = []
+        return await self.deliver(self.stage(plans, check_risk=check_risk))
+
+    def stage(self, plans: list[OrderPlan], *, check_risk: bool = True) -> Staged:
+        """Gate and check ``plans`` and hand their intents to the journal's writer, without
+        waiting: the commit runs on the writer thread while the caller's event loop goes
+        on. :meth:`deliver` then sends what the journal wrote.
+
+        A breach that trips the kill switch stops the batch: none of its orders is sent
+        (the kill switch cancels and flattens instead)."""
+        staged = Staged()
         checked = time.perf_counter()
-        extra = self._working_quantities()
-        base = self.guard.account(plans[0].bar_time) if plans and check_risk else None
+        # the account once: IB's positions, our working orders, then each order checked
+        account = (
+            self.guard.account(plans[0].bar_time, self._working_quantities())
+            if plans and check_risk
+            else None
+        )
+        ready: list[tuple[OrderPlan, str]] = []
         for plan in plans:
             ref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, plan.leg)
             passes_gate = plan.leg is not None or plan.reducing
             if not passes_gate and self.guard.halted(plan.strategy):
                 log.info("%s: halted; %s not sent", plan.strategy, ref)
                 continue
-            proposal = None
             if check_risk:
                 proposal, decision = self.guard.check(
                     plan.strategy,
@@ -192,37 +217,48 @@ class Executor:
                     plan.quantity,
                     plan.ref_price,
                     plan.bar_time,
-                    extra,
-                    base,
+                    account,
                 )
                 if not decision.allowed:
-                    await self._refuse(plan, ref, decision)
+                    staged.refused.append((plan, ref, decision))
                     if decision.trips_kill:
                         kill = tuple(b for b in decision.breaches if b.trips_kill)
-                        await self.guard.trip(None, decision.message, kill)
+                        staged.kill = (decision.message, kill)
+                        ready.clear()
+                        break
                     continue
                 # counted for the order rate now, so the next order of the batch sees it
                 # (conservative: a replay that is then not re-sent still counts)
                 self.guard.record_sent(proposal)
-            extra[plan.symbol] = extra.get(plan.symbol, 0.0) + plan.quantity
-            ready.append((plan, ref, proposal))
+                account = self.guard.after(account, plan.symbol, plan.quantity)
+            ready.append((plan, ref))
         if plans:
             self.stats.checks.add(time.perf_counter() - checked)
-        return await self._send(ready)
+        staged.batch = [self._build(plan, ref) for plan, ref in ready]
+        if staged.batch:
+            staged.asked = time.perf_counter()
+            staged.written = self.jq.begin(
+                self.journal.orders.record_intents,
+                [intent for item in staged.batch for intent in item.intents],
+                urgent=True,
+            )
+        return staged
 
-    async def _send(self, ready: list[tuple[OrderPlan, str, Any]]) -> list[str]:
-        """Journal the intents of ``ready`` (with their protective children) in one
-        transaction, then place the ones the journal wrote now (not replays)."""
-        batch = [self._build(plan, ref) for plan, ref, _ in ready]
-        if not batch:
-            return []
-        asked = time.perf_counter()
-        records = await self.jq.call(
-            self.journal.orders.record_intents,
-            [intent for item in batch for intent in item.intents],
-            urgent=True,
-        )
-        self.stats.intent.add(time.perf_counter() - asked)
+    async def deliver(self, staged: Staged) -> list[str]:
+        """Wait for the staged intents' commit and place the orders the journal wrote now
+        (not replays); then journal the refusals and trip the kill switch if one asked."""
+        sent = await self._send(staged) if staged.written is not None else []
+        for plan, ref, decision in staged.refused:
+            await self._refuse(plan, ref, decision)
+        if staged.kill is not None:
+            message, kill = staged.kill
+            await self.guard.trip(None, message, kill)
+        return sent
+
+    async def _send(self, staged: Staged) -> list[str]:
+        assert staged.written is not None
+        records = await asyncio.wrap_future(staged.written)
+        self.stats.intent.add(time.perf_counter() - staged.asked)
         written: dict[str, Any] = {}
         for rec in records:
             if isinstance(rec, Exception):
@@ -230,7 +266,7 @@ class Executor:
             else:
                 written[rec.order_ref] = rec
         sent = []
-        for item in batch:
+        for item in staged.batch:
             ref = item.ref
             rec = written.get(ref)
             if rec is None or any(i.order_ref not in written for i in item.intents):
@@ -481,22 +517,17 @@ class Executor:
                 out.append(t)
         return out
 
-    def working(self, strategy: str, symbol: str, before: datetime) -> bool:
-        """True if a strategy order of ``strategy`` in ``symbol`` decided before ``before``
-        is still working at IB (so the symbol is not decided again yet)."""
-        for ref in self._live:
-            t = self.orders.get(ref)
-            if (
-                t is not None
-                and t.symbol == symbol
-                and t.strategy == strategy
-                and t.leg not in EXIT_LEGS
-                and t.bar_time < before
-                and t.trade is not None
-                and not t.done
-            ):
-                return True
-        return False
+    def working(self, strategy: str, before: datetime) -> set[str]:
+        """The symbols in which a strategy order of ``strategy`` decided before ``before``
+        is still working at IB (so they are not decided again yet)."""
+        return {
+            t.symbol
+            for t in self._live_orders()
+            if t.strategy == strategy
+            and t.leg not in EXIT_LEGS
+            and t.bar_time < before
+            and t.trade is not None
+        }
 
     def in_flight(self) -> int:
         """Orders sent and not yet acknowledged by IB (still PendingSubmit)."""

@@ -104,13 +104,16 @@ class AccountView:
             positions[sym] = positions.get(sym, 0.0) + qty
         prices = dict(base.prices)
         for sym in positions:
-            if sym in prices:
-                continue
-            px = self.price_of(sym)
-            if not (px == px and px > 0):
-                px = self._portfolio_price(sym)
-            prices[sym] = px
+            if sym not in prices:
+                prices[sym] = self.price(sym)
         return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
+
+    def price(self, symbol: str) -> float:
+        """The newest bar close of ``symbol``, else IB's portfolio mark (NaN: none)."""
+        px = self.price_of(symbol)
+        if not (px == px and px > 0):
+            px = self._portfolio_price(symbol)
+        return px
 
     def _portfolio_price(self, symbol: str) -> float:
         for item in self.ib.portfolio(self.account):
@@ -227,30 +230,42 @@ class Guard:
         quantity: float,
         price: float,
         when: datetime,
-        extra: Mapping[str, float],
-        base: AccountState | None = None,
+        account: Mapping[str, float] | AccountState,
     ) -> tuple[OrderProposal, Decision]:
-        """Check one order against the limits; ``base`` (from :meth:`account`) saves
-        reading the account again for every order of one decision."""
+        """Check one order against the limits. ``account`` is the account the order
+        would join (from :meth:`account`, with the batch's earlier orders added by
+        :meth:`after`), or the signed quantities of orders still working, added to the
+        account read now."""
         proposal = OrderProposal(strategy, symbol, quantity, price, when)
-        state = self.view.state(when, extra) if base is None else self.view.with_orders(base, extra)
+        state = account if isinstance(account, AccountState) else self.view.state(when, account)
         decision = self.checker.check(proposal, state)
         if not decision.allowed:
             self.breaches += 1
         return proposal, decision
 
-    def account(self, when: datetime) -> AccountState:
-        """The account as the checks see it at ``when`` (no working orders added)."""
-        return self.view.state(when)
+    def account(self, when: datetime, extra: Mapping[str, float] | None = None) -> AccountState:
+        """The account as the checks see it at ``when``, with ``extra`` (signed quantities
+        of orders still working) added to IB's positions."""
+        return self.view.state(when, extra)
+
+    def after(self, account: AccountState, symbol: str, quantity: float) -> AccountState:
+        """``account`` once an order of ``quantity`` ``symbol`` is sent."""
+        return account.adding(symbol, quantity, self.view.price(symbol))
 
     def record_sent(self, proposal: OrderProposal) -> None:
         self.checker.record_sent(proposal)
 
-    async def check_account(self, now: datetime) -> None:
-        """Daily loss and drawdown on a bar; trips the global switch when configured."""
+    def account_kill(self, now: datetime) -> tuple[Breach, ...]:
+        """The daily-loss and drawdown breaches at ``now`` that should trip the global
+        switch (none when it is already tripped, or the limits are off)."""
         if not (self.limits.max_daily_loss or self.limits.max_drawdown):
-            return
+            return ()
         breaches = self.checker.check_account(self.view.state(now), now)
         kill = tuple(b for b in breaches if b.trips_kill)
-        if kill and not self.halted():
+        return kill if kill and not self.halted() else ()
+
+    async def check_account(self, now: datetime) -> None:
+        """Daily loss and drawdown on a bar; trips the global switch when configured."""
+        kill = self.account_kill(now)
+        if kill:
             await self.trip(None, "; ".join(b.message for b in kill), kill)

@@ -75,6 +75,13 @@ class JournalQueue:
         fut = self._submit(fn, args, kwargs, urgent)
         return await asyncio.wrap_future(fut)
 
+    def begin(
+        self, fn: Callable[..., T], *args: Any, urgent: bool = False, **kwargs: Any
+    ) -> Future[T]:
+        """Queue ``fn(*args, **kwargs)`` like :meth:`call` and return its future at once
+        (await it with ``asyncio.wrap_future``): the caller goes on while it runs."""
+        return self._submit(fn, args, kwargs, urgent)
+
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Queue ``fn`` in the main lane; its failure is logged, never raised (IB can
         replay the fact)."""
@@ -90,11 +97,16 @@ class JournalQueue:
         fut: Future[Any] = Future()
         self._pending.add(fut)
         fut.add_done_callback(self._pending.discard)
+        job = (functools.partial(fn, *args, **kwargs), fut)
         with self._cv:
-            (self._urgent if urgent else self._main).append(
-                (functools.partial(fn, *args, **kwargs), fut)
-            )
-            self._cv.notify()
+            lane = self._urgent if urgent else self._main
+            # while the main lane is held the writer only needs waking for its first job
+            # (to start timing the hold limit): a wake per status or fill would make it
+            # contend for the GIL with the decision the hold is for
+            wake = urgent or self._holds == 0 or not self._main
+            lane.append(job)
+            if wake:
+                self._cv.notify()
         return fut
 
     def _next(self) -> _Job | None:

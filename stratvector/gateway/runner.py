@@ -27,6 +27,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +79,9 @@ class OrderPlan:
         return "BUY" if self.quantity > 0 else "SELL"
 
 
+# Called synchronously with a decision's orders (so checks and the journal hand-off can
+# start in the same event-loop callback that completed the bar time); returns what is
+# left to await (the intents' commit, the sends).
 Sink = Callable[["StrategyRunner", Decision, list[OrderPlan]], Awaitable[None]]
 
 
@@ -95,7 +99,7 @@ class StrategyRunner:
         *,
         batch_timeout: float = 2.0,
         may_decide: Callable[[str], bool] = lambda sid: True,
-        working: Callable[[str, str, datetime], bool] = lambda sid, sym, t: False,
+        working: Callable[[str, datetime], set[str]] = lambda sid, t: set(),
         hold: Callable[[bool], None] = lambda on: None,
     ) -> None:
         self.id = strategy_id
@@ -125,7 +129,9 @@ class StrategyRunner:
         self._complete: dict[int, float] = {}  # bar time -> when its last input arrived
         self._pending: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._lock = asyncio.Lock()
+        # bar times to decide, in order: (time, first arrival, catch-up, holds the journal)
+        self._queue: deque[tuple[int, float, bool, bool]] = deque()
+        self._busy = False  # a decision's orders are still being sent
         self._tasks: set[asyncio.Task[None]] = set()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -166,7 +172,7 @@ class StrategyRunner:
                 return
             self._pending.discard(t)
             self._complete[t] = time.perf_counter()
-            self._spawn(self._decide_held(t, self._received.pop(t, time.perf_counter())))
+            self._enqueue(t, self._received.pop(t, time.perf_counter()), held=True)
             force = False
         if self._timer is not None:
             self._timer.cancel()
@@ -202,11 +208,46 @@ class StrategyRunner:
 
         task.add_done_callback(done)
 
-    async def _decide_held(self, t: int, received: float) -> None:
+    @property
+    def deciding(self) -> bool:
+        """A bar time has started arriving and is not decided and sent yet."""
+        return bool(self._pending or self._queue or self._busy)
+
+    def _enqueue(
+        self, t: int, received: float, *, catch_up: bool = False, held: bool = False
+    ) -> None:
+        self._queue.append((t, received, catch_up, held))
+        self._next()
+
+    def _next(self) -> None:
+        """Decide the queued bar times in order, one at a time.
+
+        A decision is made synchronously, in the event-loop callback that completed its
+        bar time (a spawned task would first wait for every other ready callback); what
+        its sink returns (the intents' commit and the sends) is awaited in a task, and
+        the next bar time is decided when it is done."""
+        while self._queue and not self._busy:
+            t, received, catch_up, held = self._queue.popleft()
+            try:
+                pending = self._decide(t, received, catch_up)
+            except Exception:
+                log.exception("%s: decision failed", self.id)
+                pending = None
+            if pending is None:
+                if held:
+                    self.hold(False)
+                continue
+            self._busy = True
+            self._spawn(self._finish(pending, held))
+
+    async def _finish(self, pending: Awaitable[None], held: bool) -> None:
         try:
-            await self.decide(t, received)
+            await pending
         finally:
-            self.hold(False)
+            if held:
+                self.hold(False)
+            self._busy = False
+            self._next()
 
     def catch_up(self) -> None:
         """Decide on the newest held bar if it was not decided yet (after a sync)."""
@@ -228,13 +269,18 @@ class StrategyRunner:
                 self._reported[s] = max(self._reported.get(s, 0), w.last_time)
         if latest is None or (self.last_decided is not None and latest <= self.last_decided):
             return
-        self._spawn(self.decide(latest, time.perf_counter(), catch_up=True))
+        self._enqueue(latest, time.perf_counter(), catch_up=True)
 
     def _drop_pending(self) -> None:
-        """Forget the bar times waiting for their other symbols (releasing their holds)."""
+        """Forget the bar times waiting for their other symbols or their turn (releasing
+        their holds)."""
         for _ in self._pending:
             self.hold(False)
         self._pending.clear()
+        for *_, held in self._queue:
+            if held:
+                self.hold(False)
+        self._queue.clear()
 
     def cancel(self) -> None:
         self._drop_pending()
@@ -270,74 +316,86 @@ class StrategyRunner:
             )
         return value
 
-    async def decide(self, t: int, received: float, *, catch_up: bool = False) -> None:
-        async with self._lock:
-            if self.last_decided is not None and t <= self.last_decided:
-                return
-            if not self.may_decide(self.id):
-                log.info("%s: bar %s not decided (not trading now)", self.id, _ts(t))
-                return
-            self.last_decided = t
-            started = time.perf_counter()
-            self.timing["wait"].add(started - received)
-            for key in [k for k in self._targets if k[1] < t]:
+    def _decide(self, t: int, received: float, catch_up: bool) -> Awaitable[None] | None:
+        """Decide bar time ``t`` now; what the sink left to await (None: nothing to do)."""
+        if self.last_decided is not None and t <= self.last_decided:
+            return None
+        if not self.may_decide(self.id):
+            log.info("%s: bar %s not decided (not trading now)", self.id, _ts(t))
+            return None
+        self.last_decided = t
+        started = time.perf_counter()
+        self.timing["wait"].add(started - received)
+        complete = self._complete.pop(t, started)
+        self.timing["start"].add(started - complete)
+        n = len(self.symbols)
+        close = np.full(n, np.nan)
+        high = np.full(n, np.nan)
+        low = np.full(n, np.nan)
+        mark = np.full(n, np.nan)
+        target = np.full(n, np.nan)
+        skip = np.zeros(n, dtype=bool)
+        when = _ts(t)
+        working = self.working(self.id, when)
+        arrived: dict[str, float] = {}
+        for j, s in enumerate(self.symbols):
+            w = self.feed.windows[s]
+            mark[j] = w.last_close_upto(t)
+            hlc = w.hlc_at(t)
+            if hlc is None:
+                continue
+            high[j], low[j], close[j] = hlc
+            cached = self._targets.pop((s, t), None)
+            target[j] = self.target_at(s, t) if cached is None else cached
+            skip[j] = s in working
+            got = self._arrived.pop((s, t), None)
+            if got is not None:
+                arrived[s] = got
+        self._forget_before(t)
+        sized = time.perf_counter()
+        self.ledger.settle(SETTLE_ALL)  # every fill received so far is in the past
+        self.ledger.observe(high, low)
+        sigma = adv = None
+        if self._sqrt:
+            sigma, adv = self._impact_inputs(t)
+        decision = self.ledger.decide(t, close, mark, target, sigma, adv, skip)
+        self.decisions += 1
+        plans = []
+        for j, qty in decision.orders.items():
+            pos = self.ledger.pos[j]
+            reducing = pos != 0 and (pos > 0) != (qty > 0) and abs(qty) <= abs(pos) + 1e-9
+            plans.append(
+                OrderPlan(
+                    strategy=self.id,
+                    symbol=self.symbols[j],
+                    bar_time=when,
+                    quantity=qty,
+                    ref_price=float(close[j]),
+                    target=decision.targets.get(j),
+                    leg="flatten" if self.ledger.halted else None,
+                    reducing=reducing,
+                    received=arrived.get(self.symbols[j], received),
+                    exits=self._exits(j, qty, float(close[j])),
+                    complete=complete,
+                    catch_up=catch_up,
+                )
+            )
+        self.timing["sizing"].add(time.perf_counter() - sized)
+        return self.sink(self, decision, plans)
+
+    def _forget_before(self, t: int) -> None:
+        """Drop what was kept for bar times up to ``t`` that were never decided (a symbol
+        without a bar at a decided time, a time skipped by a catch-up)."""
+        limit = 2 * len(self.symbols)
+        if len(self._targets) > limit:
+            for key in [k for k in self._targets if k[1] <= t]:
                 del self._targets[key]
-            complete = self._complete.pop(t, started)
-            self.timing["start"].add(started - complete)
-            arrived = {s: a for (s, bt), a in self._arrived.items() if bt == t}
+        if len(self._arrived) > limit:
             for key in [k for k in self._arrived if k[1] <= t]:
                 del self._arrived[key]
+        if len(self._complete) > 2:
             for old in [k for k in self._complete if k < t]:
                 del self._complete[old]
-            n = len(self.symbols)
-            close = np.full(n, np.nan)
-            high = np.full(n, np.nan)
-            low = np.full(n, np.nan)
-            mark = np.full(n, np.nan)
-            target = np.full(n, np.nan)
-            skip = np.zeros(n, dtype=bool)
-            when = _ts(t)
-            for j, s in enumerate(self.symbols):
-                w = self.feed.windows[s]
-                close[j] = w.close_at(t)
-                mark[j] = w.last_close_upto(t)
-                if close[j] == close[j]:
-                    i = w.index_of(t)
-                    high[j] = w.column("high")[i]
-                    low[j] = w.column("low")[i]
-                    cached = self._targets.pop((s, t), None)
-                    target[j] = self.target_at(s, t) if cached is None else cached
-                    skip[j] = self.working(self.id, s, when)
-            sized = time.perf_counter()
-            self.ledger.settle(SETTLE_ALL)  # every fill received so far is in the past
-            self.ledger.observe(high, low)
-            sigma = adv = None
-            if self._sqrt:
-                sigma, adv = self._impact_inputs(t)
-            decision = self.ledger.decide(t, close, mark, target, sigma, adv, skip)
-            self.decisions += 1
-            plans = []
-            for j, qty in decision.orders.items():
-                pos = self.ledger.pos[j]
-                reducing = pos != 0 and (pos > 0) != (qty > 0) and abs(qty) <= abs(pos) + 1e-9
-                plans.append(
-                    OrderPlan(
-                        strategy=self.id,
-                        symbol=self.symbols[j],
-                        bar_time=when,
-                        quantity=qty,
-                        ref_price=float(close[j]),
-                        target=decision.targets.get(j),
-                        leg="flatten" if self.ledger.halted else None,
-                        reducing=reducing,
-                        received=arrived.get(self.symbols[j], received),
-                        exits=self._exits(j, qty, float(close[j])),
-                        complete=complete,
-                        catch_up=catch_up,
-                    )
-                )
-            self.timing["sizing"].add(time.perf_counter() - sized)
-            await self.sink(self, decision, plans)
 
     def _exits(self, j: int, qty: float, close: float) -> ExitSpec | None:
         """The protective exits the position after this order needs (None: none)."""

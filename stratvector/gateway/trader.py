@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +46,7 @@ from stratvector.gateway.connection import (
 )
 from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import ConnectError
-from stratvector.gateway.execution import EXIT_LEGS, Executor
+from stratvector.gateway.execution import EXIT_LEGS, Executor, Staged
 from stratvector.gateway.feed import BarFeed, ClosedBar
 from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
@@ -58,6 +58,7 @@ from stratvector.gateway.settings import StrategySpec, build_specs, warmup_span
 from stratvector.gateway.sizing import Decision
 from stratvector.gateway.state import FINAL, State, StateMachine
 from stratvector.gateway.supervisor import Supervisor
+from stratvector.risk.limits import Breach
 from stratvector.store import Journal, parse_order_ref
 from stratvector.store.control import GLOBAL
 from stratvector.store.events import CONNECTED, DISCONNECTED
@@ -156,7 +157,7 @@ class Trader:
                 self._sink,
                 batch_timeout=spec.config.gateway.batch_timeout,
                 may_decide=self._may_decide,
-                working=lambda sid, sym, t: self.executor.working(sid, sym, t),
+                working=lambda sid, t: self.executor.working(sid, t),
                 hold=self._hold_journal,
             )
         self.ledgers = {sid: r.ledger for sid, r in self.runners.items()}
@@ -421,10 +422,30 @@ class Trader:
     def _may_decide(self, strategy: str) -> bool:
         return self.state.state in (State.READY, State.HALTED) and not self.guard.halted(strategy)
 
-    async def _sink(
+    def _sink(
         self, runner: StrategyRunner, decision: Decision, plans: list[OrderPlan]
-    ) -> None:
+    ) -> Awaitable[None]:
+        """Act on a decision: checked and handed to the journal now, sent when the
+        intents are committed (the returned awaitable). A strategy halted by this
+        decision or an account limit tripped first takes the slower path."""
         when = dt.datetime.fromtimestamp(decision.time / 1e9, tz=dt.UTC)
+        kill = self.guard.account_kill(when)
+        if decision.halted_now or kill:
+            return self._sink_halting(runner, decision, plans, kill)
+        return self._deliver(self.executor.stage(plans) if plans else None)
+
+    async def _deliver(self, staged: Staged | None) -> None:
+        if staged is not None:
+            await self.executor.deliver(staged)
+        self._changed()
+
+    async def _sink_halting(
+        self,
+        runner: StrategyRunner,
+        decision: Decision,
+        plans: list[OrderPlan],
+        kill: tuple[Breach, ...],
+    ) -> None:
         if decision.halted_now:
             await self.guard.trip(
                 runner.id,
@@ -432,7 +453,8 @@ class Trader:
                 f"{1 - runner.settings.max_drawdown:.0%} of its peak "
                 f"{runner.ledger.peak_equity:,.2f} ([risk] max_drawdown); positions closed",
             )
-        await self.guard.check_account(when)
+        if kill:
+            await self.guard.trip(None, "; ".join(b.message for b in kill), kill)
         if plans:
             await self.executor.submit(plans)
         self._changed()
@@ -538,6 +560,10 @@ class Trader:
             and self.executor.pending_acks() == 0
             and self.jq.backlog == 0
         )
+
+    def deciding(self) -> bool:
+        """A bar time is arriving or being decided (its orders not all sent yet)."""
+        return any(r.deciding for r in self.runners.values())
 
     def seen(self, t_ns: int) -> bool:
         """Every feed holds a bar at or after ``t_ns``."""

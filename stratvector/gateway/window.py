@@ -113,6 +113,19 @@ class BarWindow:
         i = self.index_of(t)
         return float(self._v[3, self._lo + i]) if i is not None else float("nan")
 
+    def hlc_at(self, t: int) -> tuple[float, float, float] | None:
+        """High, low and close of the bar starting at ``t`` (None if not held)."""
+        hi = self._hi
+        if hi > self._lo and self._t[hi - 1] == t:  # the usual case: the newest
+            k = hi - 1
+        else:
+            i = self.index_of(t)
+            if i is None:
+                return None
+            k = self._lo + i
+        _, h, lo, c, _ = self._v[:, k].tolist()
+        return h, lo, c
+
     def last_close_upto(self, t: int) -> float:
         """The close of the newest bar starting at or before ``t`` (NaN if none)."""
         if self._hi > self._lo and self._t[self._hi - 1] <= t:

@@ -227,6 +227,28 @@ class AccountState:
         object.__setattr__(self, "positions", MappingProxyType(positions))
         object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
 
+    def adding(self, symbol: str, quantity: float, price: float | None = None) -> AccountState:
+        """This account with ``quantity`` more shares of ``symbol`` (an order of a batch,
+        checked and about to be sent), and ``price`` for it if it had none.
+
+        Only the change is validated: checking a batch of orders against one account
+        costs one full validation, not one per order."""
+        positions = dict(self.positions)
+        positions[symbol] = positions.get(symbol, 0.0) + _finite(quantity, f"position {symbol}")
+        prices = dict(self.prices)
+        if price is not None and symbol not in prices:
+            prices[symbol] = price
+        state = object.__new__(AccountState)
+        for name, value in (
+            ("equity", self.equity),
+            ("peak_equity", self.peak_equity),
+            ("day_start_equity", self.day_start_equity),
+            ("positions", MappingProxyType(positions)),
+            ("prices", MappingProxyType(prices)),
+        ):
+            object.__setattr__(state, name, value)
+        return state
+
 
 @dataclass(frozen=True)
 class Breach:

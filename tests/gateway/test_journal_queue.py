@@ -75,6 +75,36 @@ def test_a_hold_never_blocks_the_main_lane_longer_than_the_limit(monkeypatch):
     assert 0.05 < asyncio.run(go()) < 2.0
 
 
+def test_a_held_writer_is_woken_once_and_still_honours_the_limit(monkeypatch):
+    monkeypatch.setattr(journal_queue, "HOLD_LIMIT", 0.1)
+
+    async def go():
+        jq = JournalQueue(journal=None)
+        await asyncio.wrap_future(jq.submit(lambda: None))  # the writer is up and idle
+        wakes = 0
+        notify = jq._cv.notify
+
+        def counted(n: int = 1) -> None:
+            nonlocal wakes
+            wakes += 1
+            notify(n)
+
+        monkeypatch.setattr(jq._cv, "notify", counted)
+        jq.hold()
+        started = time.monotonic()
+        futs = [jq.submit(lambda: None) for _ in range(20)]  # a bar's statuses and fills
+        held_wakes = wakes
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futs))
+        waited = time.monotonic() - started
+        jq.close()
+        return held_wakes, waited
+
+    held_wakes, waited = asyncio.run(go())
+    # the decision the hold is for is not interrupted 20 times by the writer waking up
+    assert held_wakes == 1
+    assert 0.05 < waited < 2.0  # and the jobs still ran once the hold limit passed
+
+
 def test_failures_of_fire_and_forget_writes_are_counted_and_calls_raise():
     async def go():
         jq = JournalQueue(journal=None)

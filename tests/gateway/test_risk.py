@@ -69,6 +69,25 @@ async def test_each_limit_refuses_the_order_that_would_breach_it(
     assert_books_agree(sim, cfg)
 
 
+async def test_a_breach_that_trips_the_kill_switch_stops_its_whole_batch(tmp_path: Path) -> None:
+    # the same batch as the gross-exposure case above: AAA's order fits, BBB's breaches;
+    # with the limit in kill_on, AAA's order must not go out after the halt either
+    write_bars(tmp_path / "bars", {"AAA": 31, "BBB": 32}, n=60)
+    limits = 'max_gross_exposure = 0.05\nkill_on = ["max_gross_exposure"]'
+    cfg = write_config(tmp_path, "hold", ["AAA", "BBB"], limits=limits, **HOLD)
+    async with (
+        running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim,
+        trading(sim, [cfg]) as trader,
+    ):
+        await step(sim, trader, 2)
+        assert trader.state.state == State.HALTED
+        assert trader.executor.stats.refused == 1
+        assert sim_orders_by_ref(sim) == {}  # nothing of the batch reached IB
+    refused, events = _refusals(cfg)
+    assert [o.symbol for o in refused] == ["BBB"]
+    assert events and all("BBB" in (e.message or "") for e in events)  # refusal and trip
+
+
 async def test_daily_loss_and_drawdown_refuse_risk_increasing_orders(tmp_path: Path) -> None:
     journal = Journal(f"sqlite:///{tmp_path / 'j.db'}").open()
     jq = JournalQueue(journal)

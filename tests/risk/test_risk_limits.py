@@ -356,3 +356,26 @@ def test_checker_needs_limits_and_tz_aware_now():
         RiskChecker({"max_daily_loss": 0.03})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="now must be tz-aware"):
         RiskChecker(RiskLimits()).check_account(account(), datetime(2024, 1, 1))
+
+
+def test_adding_an_order_equals_the_account_built_with_it() -> None:
+    base = account({"AAPL": 10.0, "MSFT": -5.0}, {"AAPL": 100.0, "MSFT": 50.0}, peak=120_000.0)
+    after = base.adding("AAPL", 7.0).adding("NVDA", 3.0, price=400.0).adding("MSFT", 5.0, 1.0)
+    built = account(
+        {"AAPL": 17.0, "MSFT": 0.0, "NVDA": 3.0},
+        {"AAPL": 100.0, "MSFT": 50.0, "NVDA": 400.0},  # a held symbol keeps its price
+        peak=120_000.0,
+    )
+    assert after == built
+    assert dict(base.positions) == {"AAPL": 10.0, "MSFT": -5.0}  # the base is unchanged
+    with pytest.raises(TypeError):
+        after.positions["AAPL"] = 1.0  # type: ignore[index]  # still read-only
+    # the checks see the same account either way
+    checker = RiskChecker(RiskLimits(max_gross_exposure=0.05))
+    probe = order(4.0, "NVDA", 400.0)
+    assert checker.check(probe, after) == checker.check(probe, built)
+
+
+def test_adding_refuses_a_quantity_that_is_not_finite() -> None:
+    with pytest.raises(ValueError, match="position AAPL"):
+        account().adding("AAPL", math.nan)
