@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 from stratvector.config import StrategyConfig
 from stratvector.data.cache import BarCache
 from stratvector.gateway import safety
+from stratvector.gateway.acting import Acting
 from stratvector.gateway.connection import (
     Backoff,
     Clock,
@@ -46,7 +46,7 @@ from stratvector.gateway.connection import (
 )
 from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import ConnectError
-from stratvector.gateway.execution import EXIT_LEGS, Executor, Staged
+from stratvector.gateway.execution import EXIT_LEGS, Executor
 from stratvector.gateway.feed import BarFeed, ClosedBar
 from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
@@ -57,10 +57,9 @@ from stratvector.gateway.runner import OrderPlan, StrategyRunner
 from stratvector.gateway.settings import StrategySpec, build_specs, warmup_span
 from stratvector.gateway.sizing import Decision
 from stratvector.gateway.state import FINAL, State, StateMachine
+from stratvector.gateway.status import snapshot
 from stratvector.gateway.supervisor import Supervisor
-from stratvector.risk.limits import Breach
 from stratvector.store import Journal, parse_order_ref
-from stratvector.store.control import GLOBAL
 from stratvector.store.events import CONNECTED, DISCONNECTED
 
 log = logging.getLogger("stratvector.gateway.trader")
@@ -173,6 +172,14 @@ class Trader:
             time_in_force=g.time_in_force,
             on_change=self._changed,
             on_latency=on_order_latency,
+        )
+        self.acting = Acting(
+            self.guard,
+            self.executor,
+            self.runners,
+            flatten_on_kill=self.run_settings.limits.flatten_on_kill,
+            on_global_halt=self._halted_all,
+            changed=self._changed,
         )
         owners: dict[str, list[str]] = {}
         for spec in self.specs:
@@ -425,49 +432,13 @@ class Trader:
     def _sink(
         self, runner: StrategyRunner, decision: Decision, plans: list[OrderPlan]
     ) -> Awaitable[None]:
-        """Act on a decision: checked and handed to the journal now, sent when the
-        intents are committed (the returned awaitable). A strategy halted by this
-        decision or an account limit tripped first takes the slower path."""
-        when = dt.datetime.fromtimestamp(decision.time / 1e9, tz=dt.UTC)
-        kill = self.guard.account_kill(when)
-        if decision.halted_now or kill:
-            return self._sink_halting(runner, decision, plans, kill)
-        return self._deliver(self.executor.stage(plans) if plans else None)
-
-    async def _deliver(self, staged: Staged | None) -> None:
-        if staged is not None:
-            await self.executor.deliver(staged)
-        self._changed()
-
-    async def _sink_halting(
-        self,
-        runner: StrategyRunner,
-        decision: Decision,
-        plans: list[OrderPlan],
-        kill: tuple[Breach, ...],
-    ) -> None:
-        if decision.halted_now:
-            await self.guard.trip(
-                runner.id,
-                f"{runner.id}: equity {decision.equity:,.2f} at or below "
-                f"{1 - runner.settings.max_drawdown:.0%} of its peak "
-                f"{runner.ledger.peak_equity:,.2f} ([risk] max_drawdown); positions closed",
-            )
-        if kill:
-            await self.guard.trip(None, "; ".join(b.message for b in kill), kill)
-        if plans:
-            await self.executor.submit(plans)
-        self._changed()
+        return self.acting.sink(runner, decision, plans)
 
     async def _on_halt(self, scope: str, reason: str) -> None:
-        strategy = None if scope == GLOBAL else scope
-        cancelled = self.executor.cancel_open(strategy)
-        log.warning("halted %s (%s): cancelled %d open order(s)", scope, reason, cancelled)
-        if self.run_settings.limits.flatten_on_kill:
-            await self.executor.submit(self.flatten_plans(strategy), check_risk=False)
-        if strategy is None:
-            self.state.set(State.HALTED, reason)
-        self._changed()
+        await self.acting.on_halt(scope, reason)
+
+    def _halted_all(self, reason: str) -> None:
+        self.state.set(State.HALTED, reason)
 
     def _on_resume(self, scope: str) -> None:
         if self.state.state == State.HALTED and not self.guard.halted():
@@ -476,33 +447,7 @@ class Trader:
 
     def flatten_plans(self, strategy: str | None = None) -> list[OrderPlan]:
         """Closing orders for every position of ``strategy`` (None: all strategies)."""
-        plans = []
-        for sid, runner in self.runners.items():
-            if strategy is not None and sid != strategy:
-                continue
-            ledger = runner.ledger
-            ledger.settle(2**62)
-            last = runner.last_decided or runner.feed.latest()
-            if last is None:
-                continue
-            when = dt.datetime.fromtimestamp(last / 1e9, tz=dt.UTC)
-            for j, sym in enumerate(ledger.symbols):
-                qty = float(ledger.pos[j])
-                if qty == 0:
-                    continue
-                plans.append(
-                    OrderPlan(
-                        sid,
-                        sym,
-                        when,
-                        -qty,
-                        runner.feed.windows[sym].last_close,
-                        0.0,
-                        leg="flatten",
-                        reducing=True,
-                    )
-                )
-        return plans
+        return self.acting.flatten_plans(strategy)
 
     def _on_down(self, why: str) -> None:
         for feed in self.feeds.values():
@@ -569,46 +514,9 @@ class Trader:
         """Every feed holds a bar at or after ``t_ns``."""
         return all((f.latest() or 0) >= t_ns for f in self.feeds.values())
 
-    def _timing(self, q: float) -> dict[str, float | None]:
-        """Percentiles of the decision path's phases, in ms (benchmarks and tuning)."""
-        out: dict[str, float | None] = {}
-        for k in ("wait", "start", "targets", "sizing"):
-            # the slowest strategy's percentile (one strategy in the common case)
-            values = [v for r in self.runners.values() if (v := r.timing[k].ms(q)) is not None]
-            out[k] = max(values) if values else None
-        st = self.executor.stats
-        out.update(checks=st.checks.ms(q), intent=st.intent.ms(q), place=st.place.ms(q))
-        return out
-
     def status(self) -> dict[str, Any]:
-        """A snapshot for the status line, health checks and tests."""
-        st = self.executor.stats
-        latest = max((f.latest() or 0) for f in self.feeds.values()) if self.feeds else 0
-        return {
-            "state": self.state.state.value,
-            "reason": self.state.reason,
-            "endpoint": str(self.endpoint),
-            "account": self.account,
-            "mode": self.mode.mode,
-            "last_bar": dt.datetime.fromtimestamp(latest / 1e9, tz=dt.UTC) if latest else None,
-            "decisions": sum(r.decisions for r in self.runners.values()),
-            "orders_sent": self.executor.stats.sent,
-            "orders_refused": self.executor.stats.refused,
-            "orders_rejected": self.executor.stats.rejected,
-            "fills": self.executor.stats.fills,
-            "reconnects": self.supervisor.reconnects,
-            "halted": self.guard.any_halted(),
-            "send_latency_p50_ms": st.send_latency.ms(50),
-            "send_latency_p99_ms": st.send_latency.ms(99),
-            "decision_latency_p50_ms": st.decision_latency.ms(50),
-            "decision_latency_p99_ms": st.decision_latency.ms(99),
-            "equity": {sid: r.ledger.equity for sid, r in self.runners.items()},
-            "positions": {sid: r.ledger.positions() for sid, r in self.runners.items()},
-            "journal_failures": self.jq.failures,
-            "timing_p50_ms": self._timing(50),
-            "timing_p99_ms": self._timing(99),
-            "uptime_s": time.time() - self.state.history[0][0],
-        }
+        """A snapshot for the status line, health checks and tests (:mod:`.status`)."""
+        return snapshot(self)
 
 
 def _release_memory() -> None:
