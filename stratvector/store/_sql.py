@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -60,3 +60,23 @@ def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
+
+
+def needs_row_locks(conn: Connection) -> bool:
+    """True where a writer must lock the rows it reads before writing (PostgreSQL);
+    on SQLite the writer's ``BEGIN IMMEDIATE`` holds the database's write lock."""
+    return conn.dialect.name == "postgresql"
+
+
+def insert_ignore_statements(
+    table: Table, conflict: Sequence[str], returning: Sequence[Any]
+) -> dict[str, Insert]:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING returning`` per backend
+    name, built once (hot paths reuse SQLAlchemy's compiled form); execute it with the
+    row as parameters: it returns a row only if the row was written."""
+    return {
+        name: dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*returning)
+        for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+    }

@@ -16,15 +16,52 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Connection, Double, Row, String, Table, bindparam, func, select, update
 
-from stratvector.store._sql import for_update, insert_ignore
+from stratvector.store._sql import insert_ignore_statements, needs_row_locks
+from stratvector.store._status import (
+    FILL_STATE,
+    FILLED,
+    TERMINAL_STATUSES,
+    apply_status,
+    read_state,
+    save,
+)
 from stratvector.store._types import to_utc, utc_now
 from stratvector.store.errors import NotFoundError
-from stratvector.store.models import QTY_EPS, Fill, Order, OrderIntent
-from stratvector.store.orders import FILLED, TERMINAL_STATUSES, _apply_status, _side
+from stratvector.store.models import QTY_EPS, Fill, OrderIntent
+from stratvector.store.orders import _side
 from stratvector.store.positions import FillLike, Position, net_positions
+
+# ---------------------------------------------------------------------- statements
+# The write path is Core (see stratvector.store._status for why); built once so
+# SQLAlchemy reuses their compiled form.
+
+_fills: Table = Fill.__table__  # type: ignore[assignment]
+_intents: Table = OrderIntent.__table__  # type: ignore[assignment]
+
+_INTENT_OF_FILL = select(_intents.c.id, _intents.c.strategy, _intents.c.symbol).where(
+    _intents.c.order_ref == bindparam("ref")
+)
+_INTENT_OF_FILL_LOCKED = _INTENT_OF_FILL.with_for_update()
+_INSERT_FILL = insert_ignore_statements(_fills, ["exec_id"], list(_fills.c))
+_FILL_BY_EXEC_ID = select(*_fills.c).where(_fills.c.exec_id == bindparam("exec_id"))
+_SET_COMMISSION = (
+    update(_fills)
+    .where(_fills.c.exec_id == bindparam("of_exec_id"))
+    .values(
+        commission=bindparam("new_commission", type_=Double),
+        # currency and realized P&L only when reported (NULL keeps the stored value)
+        commission_currency=func.coalesce(
+            bindparam("new_currency", type_=String), _fills.c.commission_currency
+        ),
+        realized_pnl=func.coalesce(bindparam("new_pnl", type_=Double), _fills.c.realized_pnl),
+    )
+    .returning(*_fills.c)
+)
+"""Attach a commission report to a fill (an UPDATE: on PostgreSQL it locks the row)."""
+_FILL_IN_COMMISSION = _SET_COMMISSION.where(_fills.c.commission.is_(None))
+"""The same, only if the fill has no commission yet (a replayed fill fills it in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +92,8 @@ class FillRecord:
         return self.quantity if self.side == "BUY" else -self.quantity
 
 
-def _record(f: Fill, created: bool = False) -> FillRecord:
+def _record(f: Fill | Row[Any], created: bool = False) -> FillRecord:
+    """The record of an ORM fill or of a row of all the ``fills`` columns."""
     return FillRecord(
         exec_id=f.exec_id,
         order_ref=f.order_ref,
@@ -121,11 +159,12 @@ class Fills:
             raise ValueError(f"fill price must be finite, not {price!r}")
         time = to_utc(time, "time")
         with self._journal.write() as s:
+            conn = s.connection()
             intent = None
             if order_ref:
-                intent = s.scalars(
-                    for_update(s, select(OrderIntent).where(OrderIntent.order_ref == order_ref))
-                ).one_or_none()
+                lock = needs_row_locks(conn)  # the intent's row, as every order writer does
+                stmt = _INTENT_OF_FILL_LOCKED if lock else _INTENT_OF_FILL
+                intent = conn.execute(stmt, {"ref": order_ref}).first()
             if intent is not None:
                 strategy, symbol = intent.strategy, symbol or intent.symbol
             if not symbol:
@@ -153,14 +192,19 @@ class Fills:
                 "realized_pnl": _finite(realized_pnl),
                 "recorded_at": utc_now(),
             }
-            created = insert_ignore(s, Fill, values, ["exec_id"])
-            fill = s.scalars(select(Fill).where(Fill.exec_id == exec_id)).one()
-            if not created and fill.commission is None and values["commission"] is not None:
-                _set_commission(fill, values["commission"], commission_currency, realized_pnl)
-            if created and intent is not None:
-                _mark_filled_if_complete(s, intent, time)
-            s.flush()
-            return _record(fill, created)
+            row = conn.execute(_INSERT_FILL[conn.dialect.name], values).first()
+            if row is not None:  # written now (RETURNING gives the stored row)
+                if intent is not None:
+                    _mark_filled_if_complete(conn, order_ref, time)
+                return _record(row, True)
+            if values["commission"] is not None:  # a replay: fill in a missing commission
+                row = conn.execute(
+                    _FILL_IN_COMMISSION,
+                    _commission_params(exec_id, commission, commission_currency, realized_pnl),
+                ).first()
+            if row is None:
+                row = conn.execute(_FILL_BY_EXEC_ID, {"exec_id": exec_id}).one()
+            return _record(row)
 
     def record_commission(
         self,
@@ -174,15 +218,14 @@ class Fills:
         Raises :class:`NotFoundError` if the fill is not journaled yet: record the fill
         first (ib_async delivers ``execDetails`` before ``commissionReport``).
         """
+        params = _commission_params(exec_id, commission, currency, realized_pnl)
         with self._journal.write() as s:
-            fill = s.scalars(
-                for_update(s, select(Fill).where(Fill.exec_id == exec_id))
-            ).one_or_none()
-            if fill is None:
+            # one UPDATE ... RETURNING: on PostgreSQL it locks the fill's row until commit,
+            # so concurrent reports for one fill still take turns (the last one wins)
+            row = s.connection().execute(_SET_COMMISSION, params).first()
+            if row is None:
                 raise NotFoundError(f"no fill with exec id {exec_id!r} in the journal")
-            _set_commission(fill, _finite(commission), currency, realized_pnl)
-            s.flush()
-            return _record(fill)
+            return _record(row)
 
     # -------------------------------------------------------------- reads
 
@@ -268,43 +311,41 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) and abs(value) < 1e300 else None
 
 
-def _set_commission(
-    fill: Fill, commission: float | None, currency: str | None, realized_pnl: float | None
-) -> None:
-    fill.commission = commission
-    if currency is not None:
-        fill.commission_currency = currency
-    pnl = _finite(realized_pnl)
-    if pnl is not None:
-        fill.realized_pnl = pnl
+def _commission_params(
+    exec_id: str, commission: float | None, currency: str | None, realized_pnl: float | None
+) -> dict[str, Any]:
+    """Parameters of :data:`_SET_COMMISSION`: the commission as given (a non-number
+    clears it: last report wins), currency and P&L only when reported."""
+    return {
+        "of_exec_id": exec_id,
+        "new_commission": _finite(commission),
+        "new_currency": currency,
+        "new_pnl": _finite(realized_pnl),
+    }
 
 
-def _mark_filled_if_complete(s: Session, intent: OrderIntent, at: datetime) -> None:
-    """Mark the order Filled once its fills cover the intent's quantity."""
-    total, notional = s.execute(
-        select(func.sum(Fill.quantity), func.sum(Fill.quantity * Fill.price)).where(
-            Fill.intent_id == intent.id
-        )
-    ).one()
-    if total is None or total < intent.quantity - QTY_EPS:
+def _mark_filled_if_complete(conn: Connection, order_ref: str, at: datetime) -> None:
+    """Mark the order Filled once its fills cover the intent's quantity (the caller
+    holds the intent's lock and has just written one of its fills)."""
+    state = read_state(conn, FILL_STATE, order_ref)
+    if state is None:
         return
-    order = s.scalars(
-        select(Order).where(Order.intent_id == intent.id).options(selectinload(Order.intent))
-    ).one_or_none()
-    if order is not None and order.status in TERMINAL_STATUSES:
+    total, notional = state.row["fill_total"], state.row["fill_notional"]
+    quantity = state.intent["quantity"]
+    if total is None or total < quantity - QTY_EPS:
         return
-    if order is None:
-        order = Order(intent_id=intent.id, status=FILLED, filled=0.0)
-        s.add(order)
-        s.flush()
-    _apply_status(
-        s,
-        order,
+    if state.order_id is not None and state.order["status"] in TERMINAL_STATUSES:
+        return
+    if state.order_id is None:
+        state.start_order(FILLED, None)
+    entry = apply_status(
+        state,
         FILLED,
         float(total),
-        max(0.0, intent.quantity - float(total)),
+        max(0.0, quantity - float(total)),
         float(notional) / float(total),
         at,
         "fills",
         "fills cover the intent's quantity",
     )
+    save(conn, state, entry)

@@ -31,25 +31,43 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from stratvector.store._sql import for_update, insert_ignore_many
+from stratvector.store._sql import insert_ignore_many
+from stratvector.store._status import (
+    ABANDONED,
+    FILLED,
+    INTENT,
+    ORDER_STATE,
+    PENDING_SUBMIT,
+    TERMINAL_STATUSES,
+    OrderState,
+    apply_status,
+    history_entry,
+    load_for_update,
+    save,
+    set_ids,
+)
 from stratvector.store._types import jsonable, opt_utc, to_utc, utc_now
 from stratvector.store.errors import (
     IntentConflictError,
-    OrderIdConflictError,
     UnknownOrderError,
 )
 from stratvector.store.models import Order, OrderIntent, OrderStatusEntry
 
-INTENT = "Intent"
-"""Journal-only status: the intent is written; IB has not acknowledged an order yet."""
-ABANDONED = "Abandoned"
-"""Journal-only terminal status: the intent never reached IB and never will."""
-PENDING_SUBMIT = "PendingSubmit"
-FILLED = "Filled"
-TERMINAL_STATUSES = frozenset({FILLED, "Cancelled", "ApiCancelled", ABANDONED})
-"""Statuses after which IB will not fill the order any further (as ib_async's DoneStates,
-plus :data:`ABANDONED`). ``Inactive`` is not terminal: IB uses it for orders that may still
-become active, so such intents stay pending until reconciled."""
+__all__ = [  # the statuses live in _status (shared with fills); this is their public home
+    "ABANDONED",
+    "FILLED",
+    "INTENT",
+    "PENDING_SUBMIT",
+    "TERMINAL_STATUSES",
+    "Intent",
+    "OrderRecord",
+    "OrderRefParts",
+    "Orders",
+    "StatusRecord",
+    "make_order_ref",
+    "order_record",
+    "parse_order_ref",
+]
 
 ORDER_REF_PREFIX = "sv1"
 _SEP = "|"
@@ -218,6 +236,45 @@ def order_record(intent: OrderIntent, created: bool = False) -> OrderRecord:
         last_fill_price=order.last_fill_price if order else None,
         updated_at=order.updated_at if order else intent.created_at,
         created=created,
+    )
+
+
+_INTENT_FIELDS = (
+    "order_ref",
+    "strategy",
+    "symbol",
+    "bar_time",
+    "side",
+    "quantity",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "time_in_force",
+    "account",
+    "target",
+    "detail",
+    "created_at",
+)
+_ORDER_FIELDS = (
+    "status",
+    "ib_order_id",
+    "perm_id",
+    "client_id",
+    "submitted_at",
+    "filled",
+    "remaining",
+    "avg_fill_price",
+    "last_fill_price",
+    "updated_at",
+)
+
+
+def _state_record(state: OrderState) -> OrderRecord:
+    """The record of an order just written by a Core write (what a fresh read returns:
+    the intent's row and the order's values as saved)."""
+    return OrderRecord(
+        **{name: state.intent[name] for name in _INTENT_FIELDS},
+        **{name: state.order[name] for name in _ORDER_FIELDS},
     )
 
 
@@ -390,22 +447,23 @@ class Orders:
         """
         when = opt_utc(at, "at") or utc_now()
         with self._journal.write() as s:
-            intent = _load_intent(s, order_ref, lock=True)
-            if intent is None:
+            conn = s.connection()
+            state = load_for_update(conn, ORDER_STATE, order_ref, perm_id=perm_id or None)
+            if state is None:
                 raise UnknownOrderError(_unknown(order_ref))
-            order = intent.order
-            if order is None:
-                order = Order(intent=intent, status=PENDING_SUBMIT, filled=0.0)
-                order.remaining = intent.quantity
-                s.add(order)
-                s.flush()
-                _append(s, order, PENDING_SUBMIT, 0.0, intent.quantity, None, when, "journal")
-            _set_ids(s, order, order_ref, ib_order_id, perm_id, client_id)
-            order.account = order.account or account or intent.account
-            order.submitted_at = order.submitted_at or when
-            order.updated_at = utc_now()
-            s.flush()
-            return order_record(intent)
+            intent, entry = state.intent, None
+            if state.order_id is None:
+                state.start_order(PENDING_SUBMIT, intent["quantity"])
+                entry = history_entry(
+                    PENDING_SUBMIT, 0.0, intent["quantity"], None, when, "journal"
+                )
+            order = state.order
+            set_ids(order, order_ref, ib_order_id, perm_id, client_id, state.row["perm_owner"])
+            order["account"] = order["account"] or account or intent["account"]
+            order["submitted_at"] = order["submitted_at"] or when
+            order["updated_at"] = utc_now()
+            save(conn, state, entry)
+            return _state_record(state)
 
     def record_status(
         self,
@@ -437,19 +495,16 @@ class Orders:
         filled = float(filled or 0.0)
         when = opt_utc(at, "at") or utc_now()
         with self._journal.write() as s:
-            intent = _load_intent(s, order_ref, lock=True)
-            if intent is None:
+            conn = s.connection()
+            state = load_for_update(conn, ORDER_STATE, order_ref, perm_id=perm_id or None)
+            if state is None:
                 raise UnknownOrderError(_unknown(order_ref))
-            order = intent.order
-            if order is None:
-                order = Order(intent=intent, status=status, filled=0.0)
-                s.add(order)
-                s.flush()
+            if state.order_id is None:
+                state.start_order(status, None)
             if ib_order_id is not None or perm_id is not None:
-                _set_ids(s, order, order_ref, ib_order_id, perm_id, None)
-            _apply_status(
-                s,
-                order,
+                set_ids(state.order, order_ref, ib_order_id, perm_id, None, state.row["perm_owner"])
+            entry = apply_status(
+                state,
                 status,
                 filled,
                 _opt_float(remaining),
@@ -459,8 +514,8 @@ class Orders:
                 message,
                 _opt_float(last_fill_price),
             )
-            s.flush()
-            return order_record(intent)
+            save(conn, state, entry)
+            return _state_record(state)
 
     def abandon(self, order_ref: str, reason: str, at: datetime | None = None) -> OrderRecord:
         """Close an intent that never reached IB (reconciliation found no trace of it)."""
@@ -567,14 +622,12 @@ class Orders:
 # ---------------------------------------------------------------------- helpers
 
 
-def _load_intent(s: Session, order_ref: str, lock: bool = False) -> OrderIntent | None:
+def _load_intent(s: Session, order_ref: str) -> OrderIntent | None:
     stmt = (
         select(OrderIntent)
         .where(OrderIntent.order_ref == order_ref)
         .options(selectinload(OrderIntent.order))
     )
-    if lock:
-        stmt = for_update(s, stmt)
     return s.scalars(stmt).one_or_none()
 
 
@@ -622,108 +675,3 @@ def _differences(intent: OrderIntent, values: dict[str, Any]) -> list[str]:
         if old != new:
             out.append(f"{name}: journaled {old!r}, now {new!r}")
     return out
-
-
-def _set_ids(
-    s: Session,
-    order: Order,
-    order_ref: str,
-    ib_order_id: int | None,
-    perm_id: int | None,
-    client_id: int | None,
-) -> None:
-    for name, value in (("ib_order_id", ib_order_id), ("client_id", client_id)):
-        current = getattr(order, name)
-        if value is None:
-            continue
-        if current is not None and current != value:
-            raise OrderIdConflictError(
-                f"order ref {order_ref!r} was submitted with {name} {current} and is now "
-                f"reported with {name} {value}: the intent may have been sent twice; "
-                "stop and reconcile with IB"
-            )
-        setattr(order, name, int(value))
-    # perm_id 0 means "not assigned yet" in IB's API.
-    if perm_id:
-        if order.perm_id not in (None, perm_id):
-            raise OrderIdConflictError(
-                f"order ref {order_ref!r} has perm id {order.perm_id} and is now reported "
-                f"with perm id {perm_id}: the intent may have been sent twice; "
-                "stop and reconcile with IB"
-            )
-        other = s.scalars(
-            select(OrderIntent.order_ref)
-            .join(Order)
-            .where(Order.perm_id == perm_id, Order.id != order.id)
-        ).first()
-        if other is not None:
-            raise OrderIdConflictError(
-                f"perm id {perm_id} reported for order ref {order_ref!r} already belongs to "
-                f"order ref {other!r}; stop and reconcile with IB"
-            )
-        order.perm_id = int(perm_id)
-
-
-def _append(
-    s: Session,
-    order: Order,
-    status: str,
-    filled: float,
-    remaining: float | None,
-    avg_fill_price: float | None,
-    at: datetime,
-    source: str,
-    message: str | None = None,
-) -> None:
-    s.add(
-        OrderStatusEntry(
-            order_id=order.id,
-            status=status,
-            filled=filled,
-            remaining=remaining,
-            avg_fill_price=avg_fill_price,
-            at=at,
-            recorded_at=utc_now(),
-            source=source,
-            message=message,
-        )
-    )
-
-
-def _apply_status(
-    s: Session,
-    order: Order,
-    status: str,
-    filled: float,
-    remaining: float | None,
-    avg_fill_price: float | None,
-    at: datetime,
-    source: str,
-    message: str | None,
-    last_fill_price: float | None = None,
-) -> None:
-    """Append one history entry (unless a repeat) and advance the order's current state."""
-    last = s.scalars(
-        select(OrderStatusEntry)
-        .where(OrderStatusEntry.order_id == order.id)
-        .order_by(OrderStatusEntry.id.desc())
-        .limit(1)
-    ).first()
-    repeat = last is not None and (
-        (last.status, last.filled, last.remaining, last.avg_fill_price)
-        == (status, filled, remaining, avg_fill_price)
-    )
-    if not repeat:
-        _append(s, order, status, filled, remaining, avg_fill_price, at, source, message)
-    if order.status in TERMINAL_STATUSES and status not in TERMINAL_STATUSES:
-        return  # a late report; history has it, the current state stays final
-    order.status = status
-    if filled >= (order.filled or 0.0):
-        order.filled = filled
-        if remaining is not None:
-            order.remaining = remaining
-        if avg_fill_price is not None:
-            order.avg_fill_price = avg_fill_price
-    if last_fill_price is not None:
-        order.last_fill_price = last_fill_price
-    order.updated_at = utc_now()
