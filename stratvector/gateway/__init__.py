@@ -11,10 +11,16 @@ Modules, each small, I/O at the edges:
   closed bars, gap backfill; history comes from :mod:`~stratvector.gateway.history`.
 - :mod:`~stratvector.gateway.runner` and :mod:`~stratvector.gateway.sizing`:
   ``Strategy.target`` on closed bars and the kernel's sizing rule.
-- :mod:`~stratvector.gateway.execution`: intents, ``placeOrder``, fills, latency.
+- :mod:`~stratvector.gateway.acting`: each decision to orders; what a halt does to them.
+- :mod:`~stratvector.gateway.execution`: the write-ahead send (intents journaled, then
+  ``placeOrder``), built by :mod:`~stratvector.gateway.outgoing`, tracked in
+  :mod:`~stratvector.gateway.order_book`; :mod:`~stratvector.gateway.receiver` books
+  what IB reports (fills, commissions, statuses); the journal's writer thread is
+  :mod:`~stratvector.gateway.journal_queue`; latencies :mod:`~stratvector.gateway.latency`.
 - :mod:`~stratvector.gateway.guard`: pre-trade risk and the kill switch.
 - :mod:`~stratvector.gateway.reconcile`: IB vs the journal after every (re)connect.
-- :mod:`~stratvector.gateway.trader`: the wiring, with an observable state.
+- :mod:`~stratvector.gateway.trader`: the wiring, with an observable state
+  (:mod:`~stratvector.gateway.status`: its snapshot).
 """
 
 from stratvector.gateway.errors import (

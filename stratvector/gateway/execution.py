@@ -1,4 +1,4 @@
-"""Orders out, fills in: the write-ahead order protocol and everything IB reports back.
+"""Orders out: the write-ahead order protocol.
 
 Sending (:meth:`Executor.submit`), for each :class:`~stratvector.gateway.runner.OrderPlan`:
 
@@ -12,27 +12,28 @@ Sending (:meth:`Executor.submit`), for each :class:`~stratvector.gateway.runner.
 3. only if the journal says the intent is new: ``placeOrder`` with ``orderRef=ref``.
    A replayed intent (a restart or reconnect re-deciding the same bar) is never sent
    again: reconciliation matches it to IB's orders and executions instead;
-4. ``mark_submitted`` and every later ``orderStatus`` are journaled in order.
+4. ``mark_submitted`` is journaled, and every later ``orderStatus`` in order (by the
+   :class:`~stratvector.gateway.receiver.Receiver`).
 
-Receiving: every execution (live ``execDetails`` or recovered by ``reqExecutions``) goes
-through :meth:`Executor.ingest_fill` -- journaled idempotently by ``execId`` and booked
-into its strategy's ledger once; commission reports follow. Latency is measured twice:
-the symbol's bar received -> ``placeOrder`` returned (``send_latency``), the
-decision's last bar received -> ``placeOrder`` returned (``decision_latency``: the
-part the trader controls once sizing can run; not counted for the catch-up decision
-after a start or reconnect, which enters every position at once), and ``placeOrder`` -> IB's ``Filled``
-status (``fill_latency``, the ``order_latency_seconds`` metric).
+Latency is measured here twice: the symbol's bar received -> ``placeOrder`` returned
+(``send_latency``), the decision's last bar received -> ``placeOrder`` returned
+(``decision_latency``: the part the trader controls once sizing can run; not counted
+for the catch-up decision after a start or reconnect, which enters every position at
+once). ``placeOrder`` -> IB's ``Filled`` (``fill_latency``) is measured on receipt.
 
-Order types: market by default; ``limit`` sends a limit at the sizing close plus
-(buys) or minus (sells) ``limit_offset_bps``, rounded to the contract's tick away from
-the offset (never paying more than the offset allows).
+What a plan becomes at IB and in the journal (order types, limit prices, bracket
+children) is built by :mod:`~stratvector.gateway.outgoing`.
+
+:class:`Executor` is the one object the rest of the gateway holds. It sends, and it
+composes the :class:`~stratvector.gateway.order_book.OrderBook` (our orders: pure state
+and queries) and the :class:`~stratvector.gateway.receiver.Receiver` (fills,
+commissions, statuses and order echoes from IB), whose entry points it offers as its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -48,44 +49,23 @@ from stratvector.gateway.exits import ExitSpec
 from stratvector.gateway.guard import Guard
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.latency import LatencyWindow
+from stratvector.gateway.order_book import EXIT_LEGS, OrderBook, Tracked
+from stratvector.gateway.outgoing import Child, Outgoing, build, limit_price
+from stratvector.gateway.receiver import Receiver
 from stratvector.gateway.runner import OrderPlan
 from stratvector.gateway.sizing import StrategyLedger
-from stratvector.store import Intent, make_order_ref, parse_order_ref
+from stratvector.store import make_order_ref, parse_order_ref
 from stratvector.store.events import LIMIT_BREACH
 
+__all__ = ["EXIT_LEGS", "ExecStats", "Executor", "Staged", "Tracked", "limit_price"]
+
 log = logging.getLogger("stratvector.gateway.execution")
-
-EXIT_LEGS = frozenset({"stop", "trail", "tp", "exit"})
-ACK_TIMEOUT = 10.0
-FILL_WAIT = 2.0  # seconds a fill waits for its commission report before it is journaled
-UNSET = 1.7976931348623157e308
-ORDER_REJECTED = "order_rejected"
-
-
-@dataclass
-class Tracked:
-    """An order of ours: sent in this process or found at IB by reconciliation."""
-
-    ref: str
-    strategy: str
-    symbol: str
-    bar_time: datetime
-    leg: str | None
-    quantity: float  # signed
-    trade: Trade | None = None
-    sent_at: float | None = None
-    filled_at: float | None = None
-    closed: bool = False  # not at IB after a reconnect: finished while we were away
-
-    @property
-    def done(self) -> bool:
-        if self.closed:
-            return True
-        return self.trade is not None and self.trade.orderStatus.status in OrderStatus.DoneStates
 
 
 @dataclass
 class ExecStats:
+    """The executor's counters and latency windows, sending and receiving side."""
+
     sent: int = 0
     replayed: int = 0
     refused: int = 0
@@ -100,21 +80,10 @@ class ExecStats:
 
 
 @dataclass
-class _Outgoing:
-    """A plan made ready to send: its IB order, bracket children and journal intents."""
-
-    plan: OrderPlan
-    ref: str
-    order: Order
-    children: list[tuple[str, str, Order, ExitSpec]]
-    intents: list[Intent]
-
-
-@dataclass
 class Staged:
     """A batch checked and handed to the journal (:meth:`Executor.stage`), to deliver."""
 
-    batch: list[_Outgoing] = field(default_factory=list)
+    batch: list[Outgoing] = field(default_factory=list)
     written: Future[list[Any]] | None = None  # the intents' commit on the writer thread
     asked: float = 0.0
     refused: list[tuple[OrderPlan, str, Any]] = field(default_factory=list)
@@ -122,7 +91,11 @@ class Staged:
 
 
 class Executor:
-    """Sends planned orders through the journal and books what IB reports. No I/O here."""
+    """Sends planned orders through the journal; books what IB reports through its
+    :class:`~stratvector.gateway.receiver.Receiver`. No I/O here.
+
+    ``account`` (set by the trader once IB names it; only the sending side reads it)
+    goes on every order and intent."""
 
     def __init__(
         self,
@@ -143,7 +116,6 @@ class Executor:
         self.jq = jq
         self.journal = jq.journal
         self.contracts = contracts
-        self.ledgers = ledgers
         self.guard = guard
         self.client_id = client_id
         self.order_type = order_type
@@ -151,36 +123,65 @@ class Executor:
         self.tif = time_in_force
         self.account = ""
         self.on_change = on_change
-        self.on_latency = on_latency
-        self.orders: dict[str, Tracked] = {}
         self.stats = ExecStats()
-        self._fix: dict[str, list[tuple[str, str, ExitSpec]]] = {}  # parent ref -> children
-        # refs with a cancel or modify IB has not confirmed: (since, expected order fields)
-        self._acks: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._seen: set[str] = set()
-        self._live: set[str] = set()  # refs of orders that may still be working
-        self._unjournaled: dict[str, dict[str, Any]] = {}  # fills waiting for commission
-        self._bound = False
+        self.book = OrderBook()
+        self.receiver = Receiver(
+            ib,
+            jq,
+            contracts,
+            ledgers,
+            self.book,
+            self.stats,
+            on_change=on_change,
+            on_latency=on_latency,
+        )
 
-    # ------------------------------------------------------------------ wiring
+    # ------------------------------------------------------------------ receiving
 
     def bind(self) -> None:
-        if self._bound:
-            return
-        self.ib.execDetailsEvent += self._on_exec
-        self.ib.commissionReportEvent += self._on_commission
-        self.ib.orderStatusEvent += self._on_status
-        self.ib.openOrderEvent += self._on_open_order
-        self._bound = True
+        """Start booking what IB reports (:meth:`Receiver.bind`)."""
+        self.receiver.bind()
 
     def unbind(self) -> None:
-        if not self._bound:
-            return
-        self.ib.execDetailsEvent -= self._on_exec
-        self.ib.commissionReportEvent -= self._on_commission
-        self.ib.orderStatusEvent -= self._on_status
-        self.ib.openOrderEvent -= self._on_open_order
-        self._bound = False
+        """Stop booking what IB reports."""
+        self.receiver.unbind()
+
+    def ingest_fill(self, fill: Fill) -> bool:
+        """Journal and book one execution (live or recovered); False if already known."""
+        return self.receiver.ingest_fill(fill)
+
+    def flush_fills(self) -> None:
+        """Journal the fills still waiting for their commission report."""
+        self.receiver.flush_fills()
+
+    # ------------------------------------------------------------------ the order book
+
+    @property
+    def orders(self) -> dict[str, Tracked]:
+        """Our orders by ref (:attr:`OrderBook.orders`)."""
+        return self.book.orders
+
+    def working(self, strategy: str, before: datetime) -> set[str]:
+        """The symbols in which a strategy order of ``strategy`` decided before ``before``
+        is still working at IB (so they are not decided again yet)."""
+        return self.book.working(strategy, before)
+
+    def in_flight(self) -> int:
+        """Orders sent and not yet acknowledged by IB (still PendingSubmit)."""
+        return self.book.in_flight()
+
+    def pending_acks(self) -> int:
+        """Cancels and modifications IB has not confirmed yet (stale ones are dropped)."""
+        return self.book.pending_acks()
+
+    def track(self, trade: Trade) -> Tracked | None:
+        """Adopt an order IB knows (after a reconnect) under its ref; None if not ours."""
+        return self.book.track(trade)
+
+    def resync(self, trades: list[Trade]) -> None:
+        """After a (re)connect: bind our orders to IB's current ``Trade`` objects; an order
+        IB no longer lists finished while we were away (its fills are recovered)."""
+        self.book.resync(trades)
 
     # ------------------------------------------------------------------ sending
 
@@ -199,7 +200,7 @@ class Executor:
         checked = time.perf_counter()
         # the account once: IB's positions, our working orders, then each order checked
         account = (
-            self.guard.account(plans[0].bar_time, self._working_quantities())
+            self.guard.account(plans[0].bar_time, self.book.working_quantities())
             if plans and check_risk
             else None
         )
@@ -234,7 +235,18 @@ class Executor:
             ready.append((plan, ref))
         if plans:
             self.stats.checks.add(time.perf_counter() - checked)
-        staged.batch = [self._build(plan, ref) for plan, ref in ready]
+        staged.batch = [
+            build(
+                plan,
+                ref,
+                self.contracts.get(plan.symbol),
+                order_type=self.order_type,
+                limit_offset_bps=self.limit_offset_bps,
+                tif=self.tif,
+                account=self.account,
+            )
+            for plan, ref in ready
+        ]
         if staged.batch:
             staged.asked = time.perf_counter()
             staged.written = self.jq.begin(
@@ -286,72 +298,12 @@ class Executor:
             sent.append(ref)
         return sent
 
-    def _build(self, plan: OrderPlan, ref: str) -> _Outgoing:
-        """The IB order of a plan, its protective children and all their intents."""
-        inst = self.contracts.get(plan.symbol)
-        side = plan.side
-        qty = abs(plan.quantity)
-        order_type, limit = "MKT", None
-        if self.order_type == "limit" and plan.leg is None:
-            order_type = "LMT"
-            limit = limit_price(plan.ref_price, side, self.limit_offset_bps, inst.min_tick)
-        account = self.account or None
-        intents = [
-            Intent(
-                ref,
-                plan.strategy,
-                plan.symbol,
-                plan.bar_time,
-                side,
-                qty,
-                order_type,
-                limit_price=limit,
-                time_in_force=self.tif,
-                account=account,
-                target=plan.target,
-                detail={"ref_price": plan.ref_price, "leg": plan.leg},
-            )
-        ]
-        order = Order(
-            action=side,
-            totalQuantity=qty,
-            orderType=order_type,
-            tif=self.tif,
-            orderRef=ref,
-            account=self.account,
-        )
-        if limit is not None:
-            order.lmtPrice = limit
-        children: list[tuple[str, str, Order, ExitSpec]] = []
-        spec = plan.exits if plan.leg is None else None
-        for leg in spec.legs() if spec is not None else ():
-            cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
-            child, lmt, stp = spec.order(leg, cref, self.tif, self.account, inst.min_tick)
-            intents.append(
-                Intent(
-                    cref,
-                    plan.strategy,
-                    plan.symbol,
-                    plan.bar_time,
-                    child.action,
-                    abs(spec.quantity),
-                    child.orderType,
-                    limit_price=lmt,
-                    stop_price=stp,
-                    time_in_force=self.tif,
-                    account=account,
-                    detail={"parent": ref, "exits": _spec_dict(spec)},
-                )
-            )
-            children.append((cref, leg, child, spec))
-        return _Outgoing(plan, ref, order, children, intents)
-
     def _place_with_children(
         self,
         plan: OrderPlan,
         ref: str,
         order: Order,
-        children: list[tuple[str, str, Order, ExitSpec]],
+        children: list[Child],
     ) -> None:
         """Place a strategy order and its bracket children (the last one transmits all),
         after cancelling the exits of the position it changes."""
@@ -369,11 +321,12 @@ class Executor:
             )
             self._place(cref, cplan, child)
             if spec.needs_fixing(leg):
-                self._fix.setdefault(ref, []).append((cref, leg, spec))
+                self.book.fix.setdefault(ref, []).append((cref, leg, spec))
 
     def _cancel_exits(self, strategy: str, symbol: str) -> None:
         """Cancel the working protective orders of a position about to change."""
-        for t in self._live_orders():
+        book = self.book
+        for t in book.live_orders():
             if (
                 t.strategy == strategy
                 and t.symbol == symbol
@@ -382,12 +335,13 @@ class Executor:
                 and not t.done
             ):
                 self.ib.cancelOrder(t.trade.order)
-                self._acks[t.ref] = (time.monotonic(), None)
+                book.expect_ack(t.ref)
 
     def _place(self, ref: str, plan: OrderPlan, order: Order) -> Trade:
         inst = self.contracts.get(plan.symbol)
         trade = self.ib.placeOrder(inst.contract, order)
-        self.orders[ref] = Tracked(
+        book = self.book
+        book.orders[ref] = Tracked(
             ref,
             plan.strategy,
             plan.symbol,
@@ -397,7 +351,7 @@ class Executor:
             trade,
             sent_at=time.perf_counter(),
         )
-        self._live.add(ref)
+        book.live.add(ref)
         self.stats.sent += 1
         self.jq.submit(
             self.journal.orders.mark_submitted,
@@ -456,9 +410,9 @@ class Executor:
         if not spec.needs_fixing(parts.leg):
             return
         pref = (child.detail or {}).get("parent")
-        self._fix.setdefault(pref, []).append((child.order_ref, parts.leg, spec))
+        self.book.fix.setdefault(pref, []).append((child.order_ref, parts.leg, spec))
         if parent is not None and parent.status == "Filled" and parent.avg_fill_price:
-            self._fix_children(pref, float(parent.avg_fill_price))
+            self.receiver.fix_children(pref, float(parent.avg_fill_price))
 
     async def _refuse(self, plan: OrderPlan, ref: str, decision: Any) -> None:
         self.stats.refused += 1
@@ -492,100 +446,6 @@ class Executor:
         await self.jq.call(write, urgent=True)
         self.on_change()
 
-    # ------------------------------------------------------------------ state queries
-
-    def _working_quantities(self) -> dict[str, float]:
-        """Signed quantities still to fill of our working orders, by symbol."""
-        out: dict[str, float] = {}
-        for t in self._live_orders():
-            if t.trade is None:
-                continue
-            rem = float(t.trade.orderStatus.remaining or 0.0)
-            if t.trade.orderStatus.status == OrderStatus.PendingSubmit or rem <= 0:
-                rem = abs(t.quantity) - float(t.trade.orderStatus.filled or 0.0)
-            out[t.symbol] = out.get(t.symbol, 0.0) + math.copysign(max(rem, 0.0), t.quantity)
-        return out
-
-    def _live_orders(self) -> list[Tracked]:
-        """Orders that may still be working (done ones are dropped from the set)."""
-        out = []
-        for ref in list(self._live):
-            t = self.orders.get(ref)
-            if t is None or t.done:
-                self._live.discard(ref)
-            else:
-                out.append(t)
-        return out
-
-    def working(self, strategy: str, before: datetime) -> set[str]:
-        """The symbols in which a strategy order of ``strategy`` decided before ``before``
-        is still working at IB (so they are not decided again yet)."""
-        return {
-            t.symbol
-            for t in self._live_orders()
-            if t.strategy == strategy
-            and t.leg not in EXIT_LEGS
-            and t.bar_time < before
-            and t.trade is not None
-        }
-
-    def in_flight(self) -> int:
-        """Orders sent and not yet acknowledged by IB (still PendingSubmit)."""
-        return sum(
-            1
-            for t in self._live_orders()
-            if t.trade is not None and t.trade.orderStatus.status == OrderStatus.PendingSubmit
-        )
-
-    def pending_acks(self) -> int:
-        """Cancels and modifications IB has not confirmed yet (stale ones are dropped)."""
-        now = time.monotonic()
-        for ref, (at, _) in list(self._acks.items()):
-            if now - at > ACK_TIMEOUT:
-                log.warning(
-                    "%s: no confirmation of a cancel/modify from IB in %.0f s", ref, ACK_TIMEOUT
-                )
-                del self._acks[ref]
-        return len(self._acks)
-
-    def resync(self, trades: list[Trade]) -> None:
-        """After a (re)connect: bind our orders to IB's current ``Trade`` objects; an order
-        IB no longer lists finished while we were away (its fills are recovered)."""
-        by_ref = {t.order.orderRef: t for t in trades if parse_order_ref(t.order.orderRef)}
-        for ref, tracked in list(self.orders.items()):
-            trade = by_ref.pop(ref, None)
-            if trade is not None:
-                tracked.trade, tracked.closed = trade, False
-                self._live.add(ref)
-            elif not tracked.done:
-                tracked.closed = True
-        for trade in by_ref.values():
-            self.track(trade)
-        self._prune()
-
-    def _prune(self, keep: int = 10_000) -> None:
-        if len(self.orders) <= keep:
-            return
-        done = [ref for ref, t in self.orders.items() if t.done]
-        for ref in done[: len(self.orders) - keep]:
-            del self.orders[ref]
-
-    def track(self, trade: Trade) -> Tracked | None:
-        """Adopt an order IB knows (after a reconnect) under its ref; None if not ours."""
-        ref = trade.order.orderRef
-        parts = parse_order_ref(ref)
-        if parts is None:
-            return None
-        t = self.orders.get(ref)
-        signed = float(trade.order.totalQuantity) * (1 if trade.order.action == "BUY" else -1)
-        if t is None:
-            t = Tracked(ref, parts.strategy, parts.symbol, parts.bar_time, parts.leg, signed)
-            self.orders[ref] = t
-        t.trade = trade
-        if not t.done:
-            self._live.add(ref)
-        return t
-
     def open_trades(self, strategy: str | None = None) -> list[Trade]:
         """IB's open orders of ours (of one strategy, or all)."""
         out = []
@@ -607,233 +467,6 @@ class Executor:
                 continue
             self.ib.cancelOrder(trade.order)
             if trade.order.orderRef:
-                self._acks[trade.order.orderRef] = (time.monotonic(), None)
+                self.book.expect_ack(trade.order.orderRef)
             n += 1
         return n
-
-    # ------------------------------------------------------------------ receiving
-
-    def ingest_fill(self, fill: Fill) -> bool:
-        """Journal and book one execution (live or recovered); False if already known."""
-        ex = fill.execution
-        exec_id = ex.execId
-        if not exec_id or exec_id in self._seen:
-            report = fill.commissionReport
-            if exec_id and report is not None and report.execId == exec_id:
-                self._commission(exec_id, report)
-            return False
-        self._seen.add(exec_id)
-        ref = ex.orderRef or None
-        parts = parse_order_ref(ref)
-        symbol = self.contracts.symbol_for(fill.contract) or fill.contract.symbol
-        side = "BUY" if ex.side in ("BOT", "BUY") else "SELL"
-        qty = float(ex.shares)
-        price = float(ex.price)
-        when = ex.time
-        report = fill.commissionReport
-        commission = None
-        if report is not None and report.execId == exec_id and report.commission < UNSET:
-            commission = float(report.commission)
-        record = {
-            "args": (exec_id, ref, when, qty, price, side),
-            "symbol": symbol,
-            "strategy": parts.strategy if parts else None,
-            "commission": commission,
-            "commission_currency": (report.currency or None) if commission is not None else None,
-            "realized_pnl": _finite(report.realizedPNL) if commission is not None else None,
-            "ib_order_id": ex.orderId or None,
-            "perm_id": ex.permId or None,
-            "exchange": ex.exchange or None,
-            "account": ex.acctNumber or None,
-        }
-        if commission is None:
-            # IB sends the commission report right after: journal both in one write
-            self._unjournaled[exec_id] = record
-            asyncio.get_running_loop().call_later(FILL_WAIT, self._journal_fill, exec_id)
-        else:
-            self._write_fill(record)
-        if parts is not None:
-            ledger = self.ledgers.get(parts.strategy)
-            if ledger is not None:
-                signed = qty if side == "BUY" else -qty
-                ledger.add_fill(
-                    exec_id,
-                    symbol,
-                    signed,
-                    price,
-                    commission,
-                    _ns(when),
-                    exit_leg=parts.leg in EXIT_LEGS,
-                )
-        self.stats.fills += 1
-        self.on_change()
-        return True
-
-    def _on_open_order(self, trade: Trade) -> None:
-        """IB echoes an order: a modification is confirmed when the echo carries it."""
-        ref = trade.order.orderRef
-        pending = self._acks.get(ref)
-        if pending is None or pending[1] is None:
-            return
-        o = trade.order
-        if all(getattr(o, k) == v for k, v in pending[1].items()):
-            del self._acks[ref]
-            self.on_change()
-
-    def _fix_children(self, parent_ref: str, fill_price: float) -> None:
-        """The parent filled: move its children to their exact (fill-relative) prices."""
-        self._acks.pop(parent_ref + "#fix", None)
-        self.on_change()
-        for cref, leg, spec in self._fix.pop(parent_ref, []):
-            t = self.orders.get(cref)
-            if t is None or t.trade is None or t.done or t.trade.orderStatus.filled:
-                continue
-            order = spec.fixed(
-                leg, t.trade.order, fill_price, self.contracts.get(t.symbol).min_tick
-            )
-            expected = {
-                "orderType": order.orderType,
-                "auxPrice": order.auxPrice,
-                "lmtPrice": order.lmtPrice,
-            }
-            self.ib.placeOrder(t.trade.contract, order)
-            self._acks[cref] = (time.monotonic(), expected)
-            price = order.auxPrice if leg == "stop" else order.lmtPrice
-            log.info(
-                "%s fixed at %s %.6f after the entry filled at %.6f",
-                cref,
-                order.orderType,
-                price,
-                fill_price,
-            )
-
-    def _on_exec(self, trade: Trade, fill: Fill) -> None:
-        self.ingest_fill(fill)
-
-    def _on_commission(self, trade: Trade, fill: Fill, report: Any) -> None:
-        self._commission(fill.execution.execId, report)
-
-    def _write_fill(self, record: dict[str, Any]) -> None:
-        kwargs = {k: v for k, v in record.items() if k != "args"}
-        self.jq.submit(self.journal.fills.record_fill, *record["args"], **kwargs)
-
-    def _journal_fill(self, exec_id: str) -> None:
-        record = self._unjournaled.pop(exec_id, None)
-        if record is not None:
-            self._write_fill(record)
-
-    def flush_fills(self) -> None:
-        """Journal the fills still waiting for their commission report."""
-        for exec_id in list(self._unjournaled):
-            self._journal_fill(exec_id)
-
-    def _commission(self, exec_id: str, report: Any) -> None:
-        if report.commission >= UNSET:
-            return
-        parts = parse_order_ref(self._ref_of(exec_id))
-        if parts is not None and parts.strategy in self.ledgers:
-            self.ledgers[parts.strategy].set_commission(exec_id, float(report.commission))
-        record = self._unjournaled.pop(exec_id, None)
-        if record is not None:
-            record["commission"] = float(report.commission)
-            record["commission_currency"] = report.currency or None
-            record["realized_pnl"] = _finite(report.realizedPNL)
-            self._write_fill(record)
-            self.on_change()
-            return
-        self.jq.submit(
-            self.journal.fills.record_commission,
-            exec_id,
-            float(report.commission),
-            report.currency or None,
-            _finite(report.realizedPNL),
-        )
-        self.on_change()
-
-    def _ref_of(self, exec_id: str) -> str | None:
-        f = self.ib.wrapper.fills.get(exec_id)
-        return f.execution.orderRef if f is not None else None
-
-    def _on_status(self, trade: Trade) -> None:
-        ref = trade.order.orderRef
-        if parse_order_ref(ref) is None:
-            return
-        st = trade.orderStatus
-        if st.status in ("ValidationError", OrderStatus.PendingSubmit, ""):
-            return
-        t = self.orders.get(ref)
-        if t is None:
-            t = self.track(trade)
-        message = None
-        code = 0
-        if trade.log:
-            last = trade.log[-1]
-            message, code = (last.message or None), last.errorCode
-        if ref in self._acks and st.status in OrderStatus.DoneStates:
-            del self._acks[ref]
-        if st.status == OrderStatus.Filled and ref in self._fix:
-            # after the messages already received (a child may have filled in the same bar)
-            self._acks[ref + "#fix"] = (time.monotonic(), None)
-            asyncio.get_running_loop().call_soon(self._fix_children, ref, float(st.avgFillPrice))
-        if st.status == OrderStatus.Filled and t is not None and t.filled_at is None:
-            t.filled_at = time.perf_counter()
-            if t.sent_at is not None:
-                latency = t.filled_at - t.sent_at
-                self.stats.fill_latency.add(latency)
-                if self.on_latency is not None:
-                    self.on_latency(latency)
-        if st.status == OrderStatus.Filled:
-            # the journal closes the order itself when its fills cover the quantity
-            self.on_change()
-            return
-        self.jq.submit(
-            self.journal.orders.record_status,
-            ref,
-            st.status,
-            float(st.filled or 0.0),
-            float(st.remaining) if st.remaining is not None else None,
-            float(st.avgFillPrice) if st.avgFillPrice else None,
-            last_fill_price=float(st.lastFillPrice) if st.lastFillPrice else None,
-            ib_order_id=trade.order.orderId or None,
-            perm_id=trade.order.permId or st.permId or None,
-            message=message,
-        )
-        if code and st.status in (OrderStatus.Cancelled, OrderStatus.Inactive):
-            self.stats.rejected += 1
-            parts = parse_order_ref(ref)
-            self.jq.submit(
-                self.journal.events.record_event,
-                ORDER_REJECTED,
-                {"order_ref": ref, "code": code},
-                message=f"{ref}: {message}",
-                severity="error",
-                strategy=parts.strategy if parts else None,
-                symbol=parts.symbol if parts else None,
-            )
-        self.on_change()
-
-
-def _spec_dict(spec: ExitSpec) -> dict[str, Any]:
-    return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
-
-
-def limit_price(ref: float, side: str, offset_bps: float, tick: float) -> float:
-    """The limit of a marketable limit order: ``ref`` moved ``offset_bps`` against us,
-    rounded to ``tick`` toward ``ref`` (a buy never pays more than the offset allows)."""
-    tick = tick if tick > 0 else 0.01
-    if side == "BUY":
-        raw = ref * (1.0 + offset_bps * 1e-4)
-        return round(math.floor(raw / tick + 1e-9) * tick, 10)
-    raw = ref * (1.0 - offset_bps * 1e-4)
-    return round(math.ceil(raw / tick - 1e-9) * tick, 10)
-
-
-def _finite(v: float | None) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) and abs(v) < 1e300 else None
-
-
-def _ns(when: datetime) -> int:
-    return int(when.timestamp() * 1_000_000) * 1000

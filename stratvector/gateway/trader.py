@@ -382,7 +382,7 @@ class Trader:
 
         fills, orders = await self.jq.call(read)
         for f in fills:
-            self.executor._seen.add(f.exec_id)
+            self.executor.receiver.seen.add(f.exec_id)  # booked before this run
             if f.strategy not in self.ledgers:
                 continue
             parts = parse_order_ref(f.order_ref)

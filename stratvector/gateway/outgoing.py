@@ -1,0 +1,126 @@
+"""What a planned order becomes: its IB order, its bracket children and their intents.
+
+Pure construction, no I/O: :func:`build` turns an
+:class:`~stratvector.gateway.runner.OrderPlan` into the ``Order`` sent to IB, the
+protective children it carries (:class:`~stratvector.gateway.exits.ExitSpec`) and the
+journal :class:`~stratvector.store.Intent` of each, which
+:class:`~stratvector.gateway.execution.Executor` commits before anything is sent.
+
+Order types: market by default; ``limit`` sends a limit at the sizing close plus
+(buys) or minus (sells) ``limit_offset_bps``, rounded to the contract's tick away from
+the offset (:func:`limit_price`: never paying more than the offset allows). Protective
+legs are sent as their :class:`~stratvector.gateway.exits.ExitSpec` builds them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ib_async import Order
+
+from stratvector.gateway.contracts import Instrument
+from stratvector.gateway.exits import ExitSpec
+from stratvector.gateway.runner import OrderPlan
+from stratvector.store import Intent, make_order_ref
+
+Child = tuple[str, str, Order, ExitSpec]  # (ref, leg, IB order, the exits it protects)
+
+
+@dataclass
+class Outgoing:
+    """A plan made ready to send: its IB order, bracket children and journal intents."""
+
+    plan: OrderPlan
+    ref: str
+    order: Order
+    children: list[Child]
+    intents: list[Intent]
+
+
+def build(
+    plan: OrderPlan,
+    ref: str,
+    inst: Instrument,
+    *,
+    order_type: str,
+    limit_offset_bps: float,
+    tif: str,
+    account: str,
+) -> Outgoing:
+    """The IB order of ``plan`` (under ``ref``), its protective children and all their
+    intents. ``order_type`` is the configured ``"market"`` or ``"limit"`` (strategy
+    orders only); ``account`` is IB's account id, ``""`` before IB named it."""
+    side = plan.side
+    qty = abs(plan.quantity)
+    ib_type, limit = "MKT", None
+    if order_type == "limit" and plan.leg is None:
+        ib_type = "LMT"
+        limit = limit_price(plan.ref_price, side, limit_offset_bps, inst.min_tick)
+    journaled_account = account or None
+    intents = [
+        Intent(
+            ref,
+            plan.strategy,
+            plan.symbol,
+            plan.bar_time,
+            side,
+            qty,
+            ib_type,
+            limit_price=limit,
+            time_in_force=tif,
+            account=journaled_account,
+            target=plan.target,
+            detail={"ref_price": plan.ref_price, "leg": plan.leg},
+        )
+    ]
+    order = Order(
+        action=side,
+        totalQuantity=qty,
+        orderType=ib_type,
+        tif=tif,
+        orderRef=ref,
+        account=account,
+    )
+    if limit is not None:
+        order.lmtPrice = limit
+    children: list[Child] = []
+    spec = plan.exits if plan.leg is None else None
+    for leg in spec.legs() if spec is not None else ():
+        cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
+        child, lmt, stp = spec.order(leg, cref, tif, account, inst.min_tick)
+        intents.append(
+            Intent(
+                cref,
+                plan.strategy,
+                plan.symbol,
+                plan.bar_time,
+                child.action,
+                abs(spec.quantity),
+                child.orderType,
+                limit_price=lmt,
+                stop_price=stp,
+                time_in_force=tif,
+                account=journaled_account,
+                detail={"parent": ref, "exits": _spec_dict(spec)},
+            )
+        )
+        children.append((cref, leg, child, spec))
+    return Outgoing(plan, ref, order, children, intents)
+
+
+def limit_price(ref: float, side: str, offset_bps: float, tick: float) -> float:
+    """The limit of a marketable limit order: ``ref`` moved ``offset_bps`` against us,
+    rounded to ``tick`` toward ``ref`` (a buy never pays more than the offset allows)."""
+    tick = tick if tick > 0 else 0.01
+    if side == "BUY":
+        raw = ref * (1.0 + offset_bps * 1e-4)
+        return round(math.floor(raw / tick + 1e-9) * tick, 10)
+    raw = ref * (1.0 - offset_bps * 1e-4)
+    return round(math.ceil(raw / tick - 1e-9) * tick, 10)
+
+
+def _spec_dict(spec: ExitSpec) -> dict[str, Any]:
+    """The exits as journaled with a child's intent (rebuilt by a resend)."""
+    return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
