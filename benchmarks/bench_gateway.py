@@ -247,6 +247,7 @@ async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dic
         else None,
         "trader_exit_code": code,
         "decisions": final.get("decisions"),
+        "intent_commits_inline": final.get("journal_inline_calls"),
         "fills": final.get("fills"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }

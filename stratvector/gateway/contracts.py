@@ -5,31 +5,75 @@ Each configured symbol is a US-style stock (``STK`` on ``exchange``, in ``curren
 raises one :class:`ContractError` naming every symbol IB does not know or finds ambiguous,
 before anything is traded. A contract id that changes between connects is logged (IB
 does that after corporate actions); positions are matched by contract id and symbol.
+
+Price increments
+----------------
+``minTick`` is one number, but IB checks an order price against the *market rule* of
+the contract: price bands ``(lowEdge, increment)``, a price valid when it is a multiple
+of the increment of its band (error 110 otherwise). US stocks (0.0001 below $1, 0.01
+from $1) happen to fit ``minTick``; tiered exchanges (Europe, Asia, many futures) do
+not. So qualifying also reads each contract's rule and fetches every distinct rule once
+(``reqMarketRule``, answered as ``PriceIncrement`` bands), and
+:meth:`Instrument.tick_at` gives the increment at a price.
+
+Which rule: ``marketRuleIds`` holds one id per entry of ``validExchanges``. Orders go to
+``exchange``; when that is a direct route (not ``SMART``) listed there, its rule is
+taken. Otherwise (SMART, this project's default) the rule of the contract's primary
+exchange -- the listing's own grid, which a SMART-routed order must meet there -- and
+when the primary exchange is not listed (US stocks list ``ISLAND``, not ``NASDAQ``), the
+first id, which is SMART's own.
+
+A rule IB does not answer (an old server; ib_async waits 1 s for it) or answers with no
+usable band leaves :meth:`Instrument.tick_at` at ``min_tick``, with one warning per rule
+for the book's life: prices are then rounded as before rather than not traded. Rules are
+fetched again at every qualify (IB may change them); a rule known from an earlier
+qualify is kept when a later fetch fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ib_async import IB, Contract, Stock
+from ib_async import IB, Contract, ContractDetails, Stock
 
 from stratvector.gateway.errors import ContractError
 
 log = logging.getLogger("stratvector.gateway.contracts")
 
+#: The tick assumed when IB reports no usable ``minTick`` (US stocks: one cent).
+FALLBACK_TICK = 0.01
+
+Bands = tuple[tuple[float, ...], tuple[float, ...]]  # (low edges ascending, increments)
+
 
 @dataclass(frozen=True)
 class Instrument:
-    """A qualified contract and what order pricing needs from its details."""
+    """A qualified contract and what order pricing needs from its details.
+
+    ``low_edges``/``increments`` are the bands of the contract's market rule
+    (``market_rule``, ``None`` when IB named or answered none); empty means ``min_tick``
+    applies at every price.
+    """
 
     symbol: str
     contract: Contract
     con_id: int
     min_tick: float
+    market_rule: int | None = None
+    low_edges: tuple[float, ...] = ()
+    increments: tuple[float, ...] = ()
+
+    def tick_at(self, price: float) -> float:
+        """The minimum price increment IB accepts at ``price``: the increment of the
+        rule's band holding it (the highest low edge at or below the price), else
+        ``min_tick`` (no rule known, or a price below the first band)."""
+        i = bisect.bisect_right(self.low_edges, price)
+        return self.increments[i - 1] if i else self.min_tick
 
 
 class ContractBook:
@@ -41,12 +85,15 @@ class ContractBook:
         self.currency = currency
         self._by_symbol: dict[str, Instrument] = {}
         self._by_con_id: dict[int, str] = {}
+        self._rules: dict[int, Bands] = {}  # the last good answer per market rule id
+        self._warned: set[int] = set()  # rules already warned about
 
     def spec(self, symbol: str) -> Contract:
         return Stock(symbol, self.exchange, self.currency)
 
     async def qualify(self, ib: IB, timeout: float) -> None:
-        """Fetch details for every symbol; raise :class:`ContractError` for unknown ones."""
+        """Fetch details for every symbol and their market rules; raise
+        :class:`ContractError` for unknown or ambiguous symbols."""
 
         async def one(symbol: str) -> tuple[str, list]:
             details = await asyncio.wait_for(ib.reqContractDetailsAsync(self.spec(symbol)), timeout)
@@ -65,15 +112,52 @@ class ContractBook:
                 f"cannot trade {'; '.join(parts)} (as STK on {self.exchange} in "
                 f"{self.currency}); check [data] symbols"
             )
+        rule_of = {symbol: rule_id_for(details[0], self.exchange) for symbol, details in results}
+        await self._fetch_rules(ib, rule_of, timeout)
         for symbol, details in results:
             d = details[0]
             c = d.contract
             old = self._by_symbol.get(symbol)
             if old is not None and old.con_id != c.conId:
                 log.warning("contract id of %s changed: %d -> %d", symbol, old.con_id, c.conId)
-            tick = float(d.minTick) if d.minTick and math.isfinite(d.minTick) else 0.01
-            self._by_symbol[symbol] = Instrument(symbol, c, int(c.conId), tick)
+            tick = float(d.minTick) if d.minTick and math.isfinite(d.minTick) else FALLBACK_TICK
+            rule = rule_of[symbol]
+            edges, incs = self._rules.get(rule, ((), ())) if rule is not None else ((), ())
+            self._by_symbol[symbol] = Instrument(symbol, c, int(c.conId), tick, rule, edges, incs)
             self._by_con_id[int(c.conId)] = symbol
+
+    async def _fetch_rules(self, ib: IB, rule_of: dict[str, int | None], timeout: float) -> None:
+        """Ask IB for each rule of ``rule_of`` (symbol -> rule id) once, concurrently, and
+        keep the good answers in ``_rules``. A connection lost meanwhile propagates (the
+        sync fails); anything else about a rule only costs its precision (see the module
+        docstring)."""
+
+        async def one(rule_id: int) -> tuple[int, Bands | None, str]:
+            try:
+                answer = await asyncio.wait_for(ib.reqMarketRuleAsync(rule_id), timeout)
+            except TimeoutError:
+                answer = None  # ib_async answers None itself after 1 s
+            if answer is None:
+                return rule_id, None, "IB did not answer reqMarketRule"
+            bands = bands_of(answer)
+            return rule_id, bands, "" if bands else f"no usable band in {answer!r}"
+
+        rule_ids = sorted({r for r in rule_of.values() if r is not None})
+        for rule_id, bands, why in await asyncio.gather(*(one(r) for r in rule_ids)):
+            if bands is not None:
+                self._rules[rule_id] = bands
+                continue
+            if rule_id in self._warned:
+                continue
+            self._warned.add(rule_id)
+            users = ", ".join(s for s, r in rule_of.items() if r == rule_id)
+            fallback = (
+                "keeping the rule fetched earlier"
+                if rule_id in self._rules
+                else "rounding prices to the contract's minTick, which IB refuses "
+                "(error 110) where the rule's increment is coarser"
+            )
+            log.warning("market rule %d of %s: %s; %s", rule_id, users, why, fallback)
 
     @property
     def qualified(self) -> bool:
@@ -91,3 +175,36 @@ class ContractBook:
         if sym is not None:
             return sym
         return contract.symbol if contract.symbol in self._by_symbol else None
+
+
+def rule_id_for(details: ContractDetails, exchange: str) -> int | None:
+    """The market rule id that applies to orders routed to ``exchange`` (see the module
+    docstring for the choice); ``None`` when the details name no rule."""
+    ids = [p.strip() for p in (details.marketRuleIds or "").split(",")]
+    venues = [p.strip() for p in (details.validExchanges or "").split(",")]
+    wanted = [exchange] if exchange and exchange != "SMART" else []
+    wanted.append(details.contract.primaryExchange if details.contract else "")
+    for venue in wanted:
+        if venue and venue in venues:
+            i = venues.index(venue)
+            if i < len(ids) and ids[i].isdigit():
+                return int(ids[i])
+    return int(ids[0]) if ids and ids[0].isdigit() else None
+
+
+def bands_of(increments: Sequence[object]) -> Bands | None:
+    """``(low edges, increments)`` from IB's ``PriceIncrement`` list, sorted by low edge;
+    ``None`` if no band has a finite low edge and a finite positive increment (a band
+    repeated at one edge keeps its last increment)."""
+    by_edge: dict[float, float] = {}
+    for band in increments:
+        try:
+            low, inc = float(band.lowEdge), float(band.increment)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if math.isfinite(low) and math.isfinite(inc) and inc > 0:
+            by_edge[low] = inc
+    if not by_edge:
+        return None
+    edges = tuple(sorted(by_edge))
+    return edges, tuple(by_edge[e] for e in edges)

@@ -36,21 +36,29 @@ An add keeps both (its entry is known only after the fill).
 
 Tick rounding
 -------------
-IB refuses (error 110) a price that is not a multiple of the contract's minimum tick.
-Every absolute price sent -- the STP price, a TRAIL's initial ``trailStopPrice``, the
-take-profit LMT price, and their fixed prices -- is rounded to ``tick`` *in the
-position's favour*: a sell exit (closing a long) up, a buy exit (covering a short)
-down. So a protective stop is never looser than the backtest's level (it triggers at
-that level or up to one tick earlier) and a take-profit never fills at a worse price
-than the backtest's target (it may need up to one tick more to trigger). A price
-already on the tick, up to float noise (1e-9 of a tick), is kept. Trailing percentages
-are sent as they are: IB computes those stops itself. ``tick`` defaults to
-:data:`DEFAULT_TICK` (0.01, US stocks, and what the contract book assumes when IB
-reports none); callers should pass the contract's ``min_tick``
-(:class:`~stratvector.gateway.contracts.Instrument`). The backtest does not round:
-fills at a stop or take-profit level differ from it by less than one tick (before
-slippage) unless the level is on the tick, and a bar that reaches the rounded level but
-not the backtest's (or the reverse) exits in one and not the other.
+IB refuses (error 110) a price that is not on the grid of the contract's market rule:
+a multiple of the increment of the price band the price lies in (the increment can
+depend on the price; ``minTick`` is only one of them, see
+:mod:`stratvector.gateway.contracts`). Every absolute price sent -- the STP price, a
+TRAIL's initial ``trailStopPrice``, the take-profit LMT price, and their fixed prices --
+is rounded with the increment at that price *in the position's favour*: a sell exit
+(closing a long) up, a buy exit (covering a short) down. So a protective stop is never
+looser than the backtest's level (it triggers at that level or up to one increment
+earlier) and a take-profit never fills at a worse price than the backtest's target (it
+may need up to one increment more to trigger). A price already on its grid, up to float
+noise (1e-9 of an increment), is kept. Rounding may cross a band edge (0.9999 up to
+1.00): the result is then checked against the increment where it landed and rounded
+again, in the same direction, until it is on that band's grid (:func:`round_price`), so
+it is always valid and still on the favourable side. Trailing percentages are sent as
+they are: IB computes those stops itself.
+
+``tick`` is either a constant increment (a float; :data:`DEFAULT_TICK`, 0.01, US stocks,
+when a caller passes none) or anything with ``tick_at(price) -> float``, as the
+contract book's :class:`~stratvector.gateway.contracts.Instrument` has; callers pass the
+instrument. The backtest does not round: fills at a stop or take-profit level differ
+from it by less than one increment (before slippage) unless the level is on the grid,
+and a bar that reaches the rounded level but not the backtest's (or the reverse) exits
+in one and not the other.
 
 Known differences from the backtest (named in the parity tests):
 
@@ -60,8 +68,8 @@ Known differences from the backtest (named in the parity tests):
   one and not the other. From the bar after the entry on, it matches exactly;
 - adding to a position: in the entry bar the stop is anchored at the add's fill, not at
   the volume-weighted entry (fixed from the next bar);
-- tick rounding (above): a stop-loss or take-profit level that is not on the tick
-  fills up to one tick away from the backtest's, and may trigger in a bar the
+- tick rounding (above): a stop-loss or take-profit level that is not on the grid
+  fills up to one increment away from the backtest's, and may trigger in a bar the
   backtest's does not (or the reverse);
 - stop_loss together with trailing_stop: when a bar gaps through both, both trigger at
   the open and the first placed fills there (the backtest also fills at the open; only
@@ -74,6 +82,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from ib_async import Order
 from ib_async.util import UNSET_DOUBLE
@@ -83,6 +92,20 @@ EXIT_LEGS = frozenset({STOP, TRAIL, TAKE})
 
 #: The tick used when a caller does not pass the contract's (US stocks: one cent).
 DEFAULT_TICK = 0.01
+
+#: At most this many re-roundings when a rounded price lands in another band (each one
+#: moves the price the same way, so it ends; real rules need at most one).
+_MAX_REROUNDS = 8
+
+
+class TickTable(Protocol):
+    """A price-dependent minimum increment (the contract book's ``Instrument``)."""
+
+    def tick_at(self, price: float) -> float: ...
+
+
+#: A constant increment, or one that depends on the price.
+Tick = float | TickTable
 
 
 @dataclass(frozen=True)
@@ -135,11 +158,11 @@ class ExitSpec:
         return trail >= stop if s < 0 else trail <= stop
 
     def order(
-        self, leg: str, ref: str, tif: str, account: str, tick: float = DEFAULT_TICK
+        self, leg: str, ref: str, tif: str, account: str, tick: Tick = DEFAULT_TICK
     ) -> tuple[Order, float | None, float | None]:
         """The child order of ``leg`` and the (limit, stop) prices journaled with its intent.
 
-        Absolute prices are rounded to ``tick`` (the contract's minimum price variation)
+        Absolute prices are rounded with ``tick`` (the contract's increment at each price)
         in the position's favour; see the module docstring."""
         action = "BUY" if self.side > 0 else "SELL"
         qty = abs(self.quantity)
@@ -170,9 +193,9 @@ class ExitSpec:
         """True if the child must be modified once the parent's fill price is known."""
         return self.entry is None and leg in (STOP, TAKE)
 
-    def fixed(self, leg: str, order: Order, fill_price: float, tick: float = DEFAULT_TICK) -> Order:
+    def fixed(self, leg: str, order: Order, fill_price: float, tick: Tick = DEFAULT_TICK) -> Order:
         """``order`` modified to its exact price, given the parent's average fill price,
-        rounded to ``tick`` in the position's favour."""
+        rounded with ``tick`` in the position's favour."""
         entry = fill_price
         if self.old_entry is not None and self.old_quantity:
             old = abs(self.old_quantity)
@@ -209,10 +232,32 @@ def to_tick(price: float, tick: float, up: bool) -> float:
     return round(k * tick, 10)
 
 
-def exit_price(price: float, exit_side: float, tick: float) -> float:
-    """An exit price on the tick, rounded in the position's favour: up for a sell exit
+def round_price(price: float, tick: Tick, up: bool) -> float:
+    """``price`` rounded up or down onto the grid valid where it lands.
+
+    ``tick`` is a constant increment (:func:`to_tick`) or a :class:`TickTable`: then the
+    price is rounded with the increment at ``price``, and if the result lies in a band
+    with another increment (a band edge crossed), rounded again the same way with that
+    one, until the increment where it lands is the one it was rounded with. Non-finite
+    prices are returned unchanged."""
+    if isinstance(tick, float | int):
+        return to_tick(price, tick, up)
+    if not math.isfinite(price):
+        return price
+    step = tick.tick_at(price)
+    for _ in range(_MAX_REROUNDS):
+        price = to_tick(price, step, up)
+        landed = tick.tick_at(price)
+        if landed == step:
+            break
+        step = landed
+    return price
+
+
+def exit_price(price: float, exit_side: float, tick: Tick) -> float:
+    """An exit price on the grid, rounded in the position's favour: up for a sell exit
     (``exit_side`` -1, closing a long), down for a buy exit (covering a short)."""
-    return to_tick(price, tick, up=exit_side < 0)
+    return round_price(price, tick, up=exit_side < 0)
 
 
 def finite(x: float | None) -> bool:

@@ -7,21 +7,22 @@ journal :class:`~stratvector.store.Intent` of each, which
 :class:`~stratvector.gateway.execution.Executor` commits before anything is sent.
 
 Order types: market by default; ``limit`` sends a limit at the sizing close plus
-(buys) or minus (sells) ``limit_offset_bps``, rounded to the contract's tick away from
-the offset (:func:`limit_price`: never paying more than the offset allows). Protective
-legs are sent as their :class:`~stratvector.gateway.exits.ExitSpec` builds them.
+(buys) or minus (sells) ``limit_offset_bps``, rounded with the contract's increment at
+that price away from the offset (:func:`limit_price`: never paying more than the offset
+allows; across a band edge, as :func:`~stratvector.gateway.exits.round_price` does).
+Protective legs are sent as their :class:`~stratvector.gateway.exits.ExitSpec` builds
+them, rounded with the same instrument.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ib_async import Order
 
 from stratvector.gateway.contracts import Instrument
-from stratvector.gateway.exits import ExitSpec
+from stratvector.gateway.exits import DEFAULT_TICK, ExitSpec, Tick, round_price
 from stratvector.gateway.runner import OrderPlan
 from stratvector.store import Intent, make_order_ref
 
@@ -57,7 +58,7 @@ def build(
     ib_type, limit = "MKT", None
     if order_type == "limit" and plan.leg is None:
         ib_type = "LMT"
-        limit = limit_price(plan.ref_price, side, limit_offset_bps, inst.min_tick)
+        limit = limit_price(plan.ref_price, side, limit_offset_bps, inst)
     journaled_account = account or None
     intents = [
         Intent(
@@ -89,7 +90,7 @@ def build(
     spec = plan.exits if plan.leg is None else None
     for leg in spec.legs() if spec is not None else ():
         cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
-        child, lmt, stp = spec.order(leg, cref, tif, account, inst.min_tick)
+        child, lmt, stp = spec.order(leg, cref, tif, account, inst)
         intents.append(
             Intent(
                 cref,
@@ -110,15 +111,16 @@ def build(
     return Outgoing(plan, ref, order, children, intents)
 
 
-def limit_price(ref: float, side: str, offset_bps: float, tick: float) -> float:
+def limit_price(ref: float, side: str, offset_bps: float, tick: Tick) -> float:
     """The limit of a marketable limit order: ``ref`` moved ``offset_bps`` against us,
-    rounded to ``tick`` toward ``ref`` (a buy never pays more than the offset allows)."""
-    tick = tick if tick > 0 else 0.01
+    rounded with ``tick`` (a constant increment, or the instrument's increment at the
+    price) toward ``ref``: a buy never pays more than the offset allows, a sell never
+    takes less. A constant ``tick <= 0`` means one cent."""
+    if isinstance(tick, float | int) and not tick > 0:
+        tick = DEFAULT_TICK
     if side == "BUY":
-        raw = ref * (1.0 + offset_bps * 1e-4)
-        return round(math.floor(raw / tick + 1e-9) * tick, 10)
-    raw = ref * (1.0 - offset_bps * 1e-4)
-    return round(math.ceil(raw / tick - 1e-9) * tick, 10)
+        return round_price(ref * (1.0 + offset_bps * 1e-4), tick, up=False)
+    return round_price(ref * (1.0 - offset_bps * 1e-4), tick, up=True)
 
 
 def _spec_dict(spec: ExitSpec) -> dict[str, Any]:

@@ -291,9 +291,7 @@ class Receiver:
             t = book.orders.get(cref)
             if t is None or t.trade is None or t.done or t.trade.orderStatus.filled:
                 continue
-            order = spec.fixed(
-                leg, t.trade.order, fill_price, self.contracts.get(t.symbol).min_tick
-            )
+            order = spec.fixed(leg, t.trade.order, fill_price, self.contracts.get(t.symbol))
             expected = {
                 "orderType": order.orderType,
                 "auxPrice": order.auxPrice,

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from stratvector.gateway.trader import Trader
 
 RUNNER_PHASES = ("wait", "start", "targets", "sizing")  # StrategyRunner.timing
-EXECUTOR_PHASES = ("checks", "intent", "place")  # ExecStats
+EXECUTOR_PHASES = ("checks", "intent", "intent_cpu", "place")  # ExecStats
 
 
 def phase_timing(trader: Trader, q: float) -> dict[str, float | None]:
@@ -57,6 +57,7 @@ def snapshot(trader: Trader) -> dict[str, Any]:
         "equity": {sid: r.ledger.equity for sid, r in runners.items()},
         "positions": {sid: r.ledger.positions() for sid, r in runners.items()},
         "journal_failures": trader.jq.failures,
+        "journal_inline_calls": trader.jq.inline_calls,
         "timing_p50_ms": phase_timing(trader, 50),
         "timing_p99_ms": phase_timing(trader, 99),
         "uptime_s": time.time() - trader.state.history[0][0],

@@ -51,6 +51,9 @@ Where ibsim knowingly differs from IB Gateway
   margin for information only). Executions are kept for the whole run, not one day.
 - The IBKR minimum commission applies per execution, as in the backtest.
 - Quotes are the last close on both sides (bid = ask = last).
+- One market rule for every contract (``market_rule``, the US stock rule by default;
+  :mod:`stratvector.ibsim.ticks`), reported under the same id for SMART and the
+  primary exchange; order prices off its grid are refused with error 110.
 - Over ``limits.max_messages_per_second`` a request is answered with error 100 and
   dropped; the connection stays up.
 - Connectivity "lost" (1100) only pauses the replay and notifies; requests are still
@@ -59,5 +62,14 @@ Where ibsim knowingly differs from IB Gateway
 
 from stratvector.ibsim.config import IBSimConfig, Limits, PacingLimits, cost_model
 from stratvector.ibsim.server import IBSim
+from stratvector.ibsim.ticks import US_STOCK_RULE, MarketRule
 
-__all__ = ["IBSim", "IBSimConfig", "Limits", "PacingLimits", "cost_model"]
+__all__ = [
+    "US_STOCK_RULE",
+    "IBSim",
+    "IBSimConfig",
+    "Limits",
+    "MarketRule",
+    "PacingLimits",
+    "cost_model",
+]

@@ -3,6 +3,7 @@
     stratvector ibsim --bars DIR [--port 4002] [--speed 1] [--start 2020-01-02]
                       [--account DU1234567] [--commission ibkr_fixed] [--slippage none]
                       [--control-port 4003] [--transcript run.jsonl]
+                      [--market-rule 0:0.0001,1:0.01] [--min-tick 0.01]
     stratvector ibsim --control-port 4003 --ctl "restart 10"
 
 The server prints ``ibsim listening on HOST:PORT`` once it accepts connections, and
@@ -25,6 +26,7 @@ from stratvector.errors import StratVectorError
 from stratvector.ibsim.config import MAX_SERVER_VERSION, IBSimConfig, PacingLimits, cost_model
 from stratvector.ibsim.control import ControlServer, install_signal_handlers, send_command
 from stratvector.ibsim.server import IBSim
+from stratvector.ibsim.ticks import US_STOCK_RULE, MarketRule
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +103,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-pacing", action="store_true", help="do not enforce historical-data pacing"
     )
+    parser.add_argument(
+        "--market-rule",
+        default=US_STOCK_RULE.text(),
+        help="valid prices per band as EDGE:INCREMENT,... (default the US stock rule "
+        f"{US_STOCK_RULE.text()}; 'none' plays an old server without market rules)",
+    )
+    parser.add_argument(
+        "--market-rule-id",
+        type=int,
+        default=US_STOCK_RULE.rule_id,
+        help=f"the id contract details give the rule (default {US_STOCK_RULE.rule_id})",
+    )
+    parser.add_argument(
+        "--min-tick", type=float, default=0.01, help="minTick of contract details (default 0.01)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the jitter random generator")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
@@ -138,7 +155,15 @@ def config_from_args(args: argparse.Namespace) -> IBSimConfig:
         transcript=args.transcript,
         master_client_id=args.master_client_id,
         seed=args.seed,
+        market_rule=_market_rule(args.market_rule, args.market_rule_id),
+        min_tick=args.min_tick,
     )
+
+
+def _market_rule(text: str, rule_id: int) -> MarketRule | None:
+    if text.strip().lower() == "none":
+        return None
+    return MarketRule.parse(text, rule_id)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ Nothing here does I/O. Cost models are the dataclasses of
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from stratvector.backtest.costs import (
     NoSlippage,
 )
 from stratvector.errors import ConfigError
+from stratvector.ibsim.ticks import US_STOCK_RULE, MarketRule
 
 #: Server versions this stand-in can speak (ib_async 2.1 asks for 157..178).
 MIN_SERVER_VERSION = 157
@@ -93,6 +95,15 @@ class IBSimConfig:
       lines and account values to account-update subscribers, as IB sends them (every
       three minutes; a position whose quantity changed is pushed at once). ``0`` (the
       default) pushes every held position at every bar.
+    - ``market_rule``: the price bands of every contract
+      (:class:`~stratvector.ibsim.ticks.MarketRule`; default the US stock rule, 0.0001
+      below 1 and 0.01 from 1). Contract details name it in ``marketRuleIds``,
+      ``reqMarketRule`` answers it, and a limit, stop or trailing-stop price off the grid
+      of its band is refused with error 110. ``None`` plays an old server: no
+      ``marketRuleIds``, ``reqMarketRule`` gets error 321, prices checked against
+      ``min_tick``.
+    - ``min_tick``: the ``minTick`` contract details report (IB's is one number, not the
+      rule: 0.01 for US stocks, usually the smallest increment on tiered exchanges).
     """
 
     bars: Path
@@ -116,6 +127,8 @@ class IBSimConfig:
     master_client_id: int | None = None
     seed: int = 0
     portfolio_interval: float = 0.0
+    market_rule: MarketRule | None = US_STOCK_RULE
+    min_tick: float = 0.01
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bars", Path(self.bars))
@@ -143,6 +156,10 @@ class IBSimConfig:
                 f"ibsim server_version {self.server_version} outside "
                 f"{MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}"
             )
+        if not (math.isfinite(self.min_tick) and self.min_tick > 0):
+            raise ConfigError(f"ibsim min_tick must be finite and > 0, not {self.min_tick}")
+        if self.market_rule is not None and not isinstance(self.market_rule, MarketRule):
+            raise ConfigError("ibsim market_rule must be a MarketRule (or None)")
         if not isinstance(self.commission, CostModel) or not isinstance(self.slippage, CostModel):
             raise ConfigError("ibsim commission and slippage must be cost model dataclasses")
 

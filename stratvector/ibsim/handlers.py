@@ -137,7 +137,16 @@ def req_matching_symbols(s: Session, r: FieldReader) -> None:
 
 @handles(rq.REQ_MARKET_RULE)
 def req_market_rule(s: Session, r: FieldReader) -> None:
-    s.send(m.market_rule(r.int("marketRuleId")))
+    """The price bands of a rule some contract names; an unknown id gets no answer, only
+    error 321 (the request carries no request id, so the client just times out)."""
+    rule_id = r.int("marketRuleId")
+    rule = s.ctx.store.market_rule(rule_id)
+    if rule is None:
+        s.send_error(
+            -1, 321, f"Error validating request.-'bR' : cause - unknown market rule id {rule_id}"
+        )
+        return
+    s.send(m.market_rule(rule))
 
 
 # --- market data -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ Historical answers contain closed bars only, ending at ``min(endDateTime, now)``
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import pandas as pd
 from stratvector.data import load_bars, symbols_in
 from stratvector.errors import DataError
 from stratvector.ibsim.requests import ContractSpec
+from stratvector.ibsim.ticks import ON_GRID_TOLERANCE, US_STOCK_RULE, MarketRule
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$")
 _BAR_SIZE = re.compile(r"^\s*(\d+)\s*(secs?|mins?|hours?|days?|weeks?|months?)\s*$")
@@ -132,8 +134,10 @@ def parse_end_time(text: str) -> pd.Timestamp | None:
 class Instrument:
     """One symbol's bars (validated) and the contract ibsim describes it with.
 
-    ``min_tick`` is the contract's minimum price variation: contract details report it,
-    and order prices that are not a multiple of it are refused (error 110).
+    ``min_tick`` is the ``minTick`` contract details report. ``market_rule`` gives the
+    valid prices per price band (:mod:`stratvector.ibsim.ticks`): order prices off the
+    grid of their band are refused (error 110). Without a rule (an old server) prices
+    must be multiples of ``min_tick``.
     """
 
     symbol: str
@@ -143,6 +147,7 @@ class Instrument:
     primary_exchange: str = "NASDAQ"
     currency: str = "USD"
     min_tick: float = 0.01
+    market_rule: MarketRule | None = US_STOCK_RULE
     times: np.ndarray = field(init=False, repr=False)
     open: np.ndarray = field(init=False, repr=False)
     high: np.ndarray = field(init=False, repr=False)
@@ -164,6 +169,15 @@ class Instrument:
     def time(self, i: int) -> pd.Timestamp:
         return pd.Timestamp(int(self.times[i]), tz="UTC")
 
+    def conforms(self, price: float) -> bool:
+        """True if IB would accept ``price`` as an order price of this contract."""
+        if self.market_rule is not None:
+            return self.market_rule.conforms(price)
+        if not (math.isfinite(price) and self.min_tick > 0):
+            return True
+        n = price / self.min_tick
+        return abs(n - round(n)) <= ON_GRID_TOLERANCE
+
 
 def con_id_for(symbol: str) -> int:
     """A stable contract id for ``symbol`` (the same in every run and on every machine)."""
@@ -183,9 +197,16 @@ class BarStore:
 
     @classmethod
     def load(
-        cls, directory: str | Path, primary_exchange: str = "NASDAQ", currency: str = "USD"
+        cls,
+        directory: str | Path,
+        primary_exchange: str = "NASDAQ",
+        currency: str = "USD",
+        *,
+        min_tick: float = 0.01,
+        market_rule: MarketRule | None = US_STOCK_RULE,
     ) -> BarStore:
-        """Load and validate every bar file in ``directory``.
+        """Load and validate every bar file in ``directory``; every contract gets
+        ``min_tick`` and ``market_rule``.
 
         Raises :class:`DataError` naming the file and row of the first bad bar, or saying
         the directory is missing or holds no bar files.
@@ -205,7 +226,14 @@ class BarStore:
                 con_id += 1
             seen[con_id] = symbol
             instruments[symbol] = Instrument(
-                symbol, con_id, path, bars, primary_exchange=primary_exchange, currency=currency
+                symbol,
+                con_id,
+                path,
+                bars,
+                primary_exchange=primary_exchange,
+                currency=currency,
+                min_tick=min_tick,
+                market_rule=market_rule,
             )
         return cls(instruments, _infer_bar_duration(instruments.values()))
 
@@ -214,6 +242,13 @@ class BarStore:
 
     def by_con_id(self, con_id: int) -> Instrument | None:
         return self._by_con_id.get(con_id)
+
+    def market_rule(self, rule_id: int) -> MarketRule | None:
+        """The rule some contract names as ``rule_id`` (reqMarketRule), or ``None``."""
+        for inst in self.instruments.values():
+            if inst.market_rule is not None and inst.market_rule.rule_id == rule_id:
+                return inst.market_rule
+        return None
 
     def lookup(self, spec: ContractSpec) -> Instrument | None:
         """The instrument a client's contract names, or ``None`` (IB error 200).

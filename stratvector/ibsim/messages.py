@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from stratvector.ibsim.account import ExecutionRecord, PositionView
     from stratvector.ibsim.market import Instrument
     from stratvector.ibsim.orders import SimOrder
+    from stratvector.ibsim.ticks import MarketRule
 
 Msg = list[Field]
 
@@ -152,7 +153,7 @@ def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
         1,  # aggGroup
         "",  # underSymbol
         "",  # underSecType
-        "26,26",  # marketRuleIds
+        _rule_ids(inst),  # marketRuleIds: one per validExchanges entry
         "",  # realExpirationDate
         "COMMON",  # stockType
     ]
@@ -177,8 +178,19 @@ def symbol_samples(v: int, req_id: int, instruments: Iterable[Instrument]) -> Ms
     return msg
 
 
-def market_rule(rule_id: int) -> Msg:
-    return [MARKET_RULE, rule_id, 1, 0.0, 0.01]
+def _rule_ids(inst: Instrument) -> str:
+    """marketRuleIds for ``SMART,<primary>``: the contract's one rule on both (empty
+    without a rule, as an old server sends)."""
+    rule = inst.market_rule
+    return "" if rule is None else f"{rule.rule_id},{rule.rule_id}"
+
+
+def market_rule(rule: MarketRule) -> Msg:
+    """marketRule (93, no version field): ``id, n, (lowEdge, increment) x n``."""
+    msg: Msg = [MARKET_RULE, rule.rule_id, len(rule.bands)]
+    for low_edge, increment in rule.bands:
+        msg += [low_edge, increment]
+    return msg
 
 
 # --- market data -------------------------------------------------------------------------

@@ -27,10 +27,12 @@ Matching follows the backtest's conventions and calls its code, never a copy:
   then work as an implicit OCA group that reduces the sibling's size by each fill.
   Explicit OCA groups: type 1 cancels the others on a fill, types 2 and 3 reduce them.
 - Like IB, an order whose limit price, stop price (``auxPrice`` of STP and STP LMT) or
-  trailing stop price is not a multiple of the contract's ``min_tick`` is refused with
-  error 110 ("The price does not conform to the minimum price variation for this
-  contract."): a new order is not accepted, a modification leaves the order as it was.
-  A TRAIL order's trailing amount and percentage are not checked.
+  trailing stop price is not on the grid of the contract's market rule at that price
+  (the increment of the band the price lies in, :mod:`stratvector.ibsim.ticks`; the
+  ``min_tick`` without a rule) is refused with error 110 ("The price does not conform
+  to the minimum price variation for this contract."): a new order is not accepted, a
+  modification leaves the order as it was. A TRAIL order's trailing amount and
+  percentage are not checked.
 - With ``participation`` set, an order fills at most that fraction of the bar's volume
   (at least one share) per bar; the rest keeps working.
 - With ``expire_day_orders`` set, an order with tif DAY (or empty, IB's default) is
@@ -223,7 +225,7 @@ class OrderBook:
             if existing.is_done:
                 return [OrderError(client_id, req.order_id, 103, "Duplicate order id")]
             return self._modify(existing, req, pos, ref_price)
-        if _off_tick(req, inst.min_tick):
+        if _off_tick(req, inst):
             return [OrderError(client_id, req.order_id, 110, OFF_TICK)]
         problem = self._validate(client_id, req)
         order = SimOrder(client_id, self._new_perm_id(), req, inst, account or "")
@@ -420,7 +422,7 @@ class OrderBook:
                     "Order being modified does not match original order.",
                 )
             ]
-        if _off_tick(req, order.inst.min_tick):
+        if _off_tick(req, order.inst):
             return [OrderError(order.client_id, order.order_id, 110, OFF_TICK)]
         problem = self._validate(order.client_id, req.modified(parent_id=0))
         if problem and not problem.startswith("too many"):
@@ -590,21 +592,14 @@ def _priority(order: SimOrder, open_: float) -> tuple[int, float, int]:
     return (_PRIORITY.get(kind, 3), reach, order.perm_id)
 
 
-def _off_tick(req: OrderRequest, tick: float) -> bool:
-    """True if a price of ``req`` that IB checks is not a multiple of ``tick``."""
-    if not tick > 0:
-        return False
+def _off_tick(req: OrderRequest, inst: Instrument) -> bool:
+    """True if a price of ``req`` that IB checks is off the grid valid at that price."""
     prices = [req.trail_stop_price]
     if req.order_type in ("LMT", "STP LMT"):
         prices.append(req.lmt_price)
     if req.order_type in ("STP", "STP LMT"):
         prices.append(req.aux_price)
-    for p in prices:
-        if p is not None and math.isfinite(p):
-            n = p / tick
-            if abs(n - round(n)) > 1e-6:
-                return True
-    return False
+    return any(p is not None and not inst.conforms(p) for p in prices)
 
 
 def _trail_amount(order: SimOrder, ref: float) -> float:

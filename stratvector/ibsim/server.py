@@ -65,7 +65,14 @@ class IBSim:
         if self._ctx is not None:
             return
         cfg = self.config
-        store = await asyncio.to_thread(BarStore.load, cfg.bars, cfg.primary_exchange, cfg.currency)
+        store = await asyncio.to_thread(
+            BarStore.load,
+            cfg.bars,
+            cfg.primary_exchange,
+            cfg.currency,
+            min_tick=cfg.min_tick,
+            market_rule=cfg.market_rule,
+        )
         clock = SimClock(store, cfg.start)
         hub = Hub(cfg.master_client_id)
         faults = FaultState(rng=random.Random(cfg.seed))

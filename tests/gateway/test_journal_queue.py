@@ -135,3 +135,57 @@ def test_close_runs_what_was_queued_and_the_queue_can_start_again():
     jq.submit(done.append, 5).result(timeout=5)
     jq.close()
     assert done[-1] == 5
+
+
+def test_inline_calls_run_on_the_caller_when_the_writer_is_idle_else_queue():
+    async def go():
+        jq = JournalQueue(journal=None)
+        await asyncio.wrap_future(jq.submit(lambda: None))  # the writer is up and idle
+        here = jq.begin(threading.current_thread, inline=True, urgent=True)
+        assert here.done() and here.result() is threading.main_thread()
+
+        failed = jq.begin(lambda: 1 / 0, inline=True, urgent=True)
+        assert failed.done() and isinstance(failed.exception(), ZeroDivisionError)
+
+        gate, busy = threading.Event(), threading.Event()
+
+        def slow() -> None:
+            busy.set()
+            gate.wait(5)
+
+        jq.submit(slow)
+        assert await asyncio.to_thread(busy.wait, 5)
+        # the writer is mid-call (holding the database): never two writers at once, so
+        # the call goes to the urgent lane and runs on the writer after the current call
+        queued = jq.begin(threading.current_thread, inline=True, urgent=True)
+        assert not queued.done()
+        gate.set()
+        writer = await asyncio.wrap_future(queued)
+        jq.close()
+        return writer.name
+
+    assert asyncio.run(go()) == "sv-journal"
+
+
+def test_an_inline_call_behind_a_busy_writer_queues_after_the_urgent_calls_waiting():
+    async def go():
+        jq = JournalQueue(journal=None)
+        order: list[str] = []
+        gate, busy = threading.Event(), threading.Event()
+
+        def slow() -> None:
+            busy.set()
+            gate.wait(5)
+
+        jq.submit(slow)
+        assert await asyncio.to_thread(busy.wait, 5)
+        first = jq.begin(order.append, "urgent", urgent=True)
+        # the writer is busy, so the urgent call waits; the inline one must queue behind it
+        second = jq.begin(order.append, "inline", urgent=True, inline=True)
+        gate.set()
+        await asyncio.wrap_future(first)
+        await asyncio.wrap_future(second)
+        jq.close()
+        return order
+
+    assert asyncio.run(go()) == ["urgent", "inline"]

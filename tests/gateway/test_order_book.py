@@ -10,6 +10,7 @@ from typing import Any
 
 from ib_async import CommissionReport, Contract, Execution, Fill, Order, OrderStatus, Trade
 
+from stratvector.gateway.contracts import Instrument
 from stratvector.gateway.execution import EXIT_LEGS, ExecStats, Tracked
 from stratvector.gateway.order_book import ACK_TIMEOUT, OrderBook
 from stratvector.gateway.outgoing import build
@@ -167,7 +168,7 @@ def test_prune_forgets_the_oldest_done_orders_only() -> None:
 
 def test_build_sends_a_limit_at_the_offset_and_journals_the_account() -> None:
     plan = OrderPlan("s1", "AAA", T0, -5.0, 100.0, -0.5)
-    inst: Any = SimpleNamespace(min_tick=0.01)  # the contract book's Instrument
+    inst = Instrument("AAA", Contract(symbol="AAA"), 1, 0.01)  # no market rule: min_tick
     out = build(plan, ref(), inst, order_type="limit", limit_offset_bps=10, tif="DAY", account="")
     assert (out.order.action, out.order.totalQuantity, out.order.orderType) == ("SELL", 5, "LMT")
     assert out.order.lmtPrice == 99.9 and out.order.orderRef == ref() and out.children == []
