@@ -14,11 +14,56 @@ queries. The containers:
 - ``acks``: cancels and modifications IB has not confirmed yet (the trader is not idle
   while any is pending; one unconfirmed for :data:`ACK_TIMEOUT` seconds is dropped);
 - ``fix``: bracket children whose prices are fixed once their parent's fill price is
-  known, by parent ref.
+  known, by parent ref;
+- ``closing``: the reason of a cancel being made right now (set only for the duration of
+  an ``ib.cancelOrder`` call, see :meth:`OrderBook.untransmitted`), which the receiver
+  journals with the ``Cancelled`` status ib_async reports during that call.
 
 Working quantities (what the pre-trade risk check adds to IB's positions) count what an
 order still has to fill: IB's ``remaining`` once IB reports it, the order's own
 quantity less its fills before that (``PendingSubmit``, or IB reports nothing left).
+
+Brackets that can never be transmitted
+--------------------------------------
+A strategy order with protective exits goes to IB as a bracket: the parent and every
+child but the last are placed with ``transmit=False`` (staged: TWS/IB Gateway receives
+them but does not send them to IB's servers), and the last child, placed with
+``transmit=True``, is the signal to transmit the parent and all its children (IB's TWS
+API guide, "Bracket Orders"). What happens when IB refuses one of them, and what
+:meth:`OrderBook.untransmitted` returns to cancel:
+
+- the transmitting child is refused (e.g. error 110 on its price, or any other
+  rejection): the signal never arrived, so nothing of the bracket was transmitted and
+  the parent and the other children stay staged (nothing else transmits them; ib_async
+  keeps them ``PendingSubmit``). They are cancelled: the staged children, then the
+  parent;
+- the parent is refused (a staged order is validated when it is placed: error 110 comes
+  at once): its children can never work. IB answers our orders in the order they were
+  placed, so the children's answers are still to come, the transmitting child's last.
+  IB refuses a child whose parent it does not have (ibsim does, with error 201; assumed
+  of IB, which documents nothing for it), so nothing is cancelled yet: the refusal of the
+  transmitting child (the first case) cancels whatever of the bracket is still staged
+  then. Only when the bracket has no transmitting child waiting for IB's answer are the
+  staged children cancelled at once;
+- a staged child other than the last is refused: nothing is cancelled. Whether the
+  bracket is transmitted (without that child) is decided by the transmitting child,
+  whose answer comes after this one; if it is refused too, the first case applies.
+
+"Staged" (never transmitted), as ib_async shows it: an order placed with
+``transmit=False``, without a fill, that is still ``PendingSubmit`` -- IB answers
+nothing (no ``orderStatus``, no permId) for an order it holds untransmitted, so ib_async
+keeps the status it set at ``placeOrder`` (ib_insync issues #346 and #625: such orders
+stay ``PendingSubmit``, "a limitation of the API with regards to orders that have never
+been transmitted"; ibsim answers nothing either) -- or ``Inactive`` with no other status
+or error before (TWS has been reported to show held, untransmitted orders as
+``Inactive``, ib_insync #559; an assumption, ibsim never does). ib_async's
+``cancelOrder`` closes such an order at once (``Cancelled``, set locally and emitted as
+a status, without waiting for IB) and sends the cancel; whatever IB answers (ibsim:
+``Cancelled`` and error 202; an error, had IB never known the order) changes nothing
+more. An order IB has answered
+(``PreSubmitted``, ``Submitted``, ``Filled``, ...) was transmitted and is never
+cancelled here. The bracket is found by IB's ids (the child's ``parentId`` is the
+parent's ``orderId``, same client), among the refs the bracket's orders can have.
 """
 
 from __future__ import annotations
@@ -35,7 +80,7 @@ from ib_async import Trade
 from ib_async.order import OrderStatus
 
 from stratvector.gateway.exits import ExitSpec
-from stratvector.store import parse_order_ref
+from stratvector.store import make_order_ref, parse_order_ref
 
 log = logging.getLogger("stratvector.gateway.order_book")
 
@@ -78,6 +123,7 @@ class OrderBook:
         # refs with a cancel or modify IB has not confirmed: (since, expected order fields)
         self.acks: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.fix: dict[str, list[tuple[str, str, ExitSpec]]] = {}  # parent ref -> children
+        self.closing: dict[str, str] = {}  # ref -> reason, during a cancel of ours only
 
     # ------------------------------------------------------------------ updates
 
@@ -170,6 +216,55 @@ class OrderBook:
             if t.trade is not None and t.trade.orderStatus.status == OrderStatus.PendingSubmit
         )
 
+    def untransmitted(self, refused: Trade) -> tuple[str, list[Tracked]] | None:
+        """IB refused ``refused``, an order of ours: the parent's ref of its bracket and
+        the bracket's orders to cancel now, as still staged at IB (children first, then
+        the parent; none when nothing is staged, or when the bracket's transmitting child
+        is still to be answered). None when ``refused`` is in no bracket, or is a staged
+        child (the transmitting child decides). See the module docstring. For the
+        rejection path only: it looks up the bracket's possible refs."""
+        order = refused.order
+        parts = parse_order_ref(order.orderRef)
+        if parts is None:
+            return None
+        if order.parentId:
+            if not order.transmit:
+                return None  # a staged child: the transmitting child decides
+            parent_id = order.parentId
+            parent_ref = make_order_ref(parts.strategy, parts.symbol, parts.bar_time)
+        elif parts.leg is None:  # only strategy orders carry protective children
+            parent_id = order.orderId
+            parent_ref = order.orderRef
+        else:
+            return None
+        client = order.clientId
+        members = []
+        for leg in sorted(EXIT_LEGS):
+            t = self.orders.get(make_order_ref(parts.strategy, parts.symbol, parts.bar_time, leg))
+            if (
+                t is not None
+                and t.trade is not None
+                and t.trade is not refused
+                and t.trade.order.parentId == parent_id
+                and t.trade.order.clientId == client
+            ):
+                members.append(t)
+        if not order.parentId:
+            if not members:
+                return None  # a plain order: no bracket
+            if any(_transmitting(t) for t in members):
+                return parent_ref, []  # its refusal, still to come, decides
+        parent = self.orders.get(parent_ref)
+        if (
+            parent is not None
+            and parent.trade is not None
+            and parent.trade is not refused
+            and parent.trade.order.orderId == parent_id
+            and parent.trade.order.clientId == client
+        ):
+            members.append(parent)
+        return parent_ref, [t for t in members if staged(t)]
+
     def pending_acks(self) -> int:
         """Cancels and modifications IB has not confirmed yet (stale ones are dropped)."""
         now = self.clock()
@@ -180,3 +275,32 @@ class OrderBook:
                 )
                 del self.acks[ref]
         return len(self.acks)
+
+
+def staged(t: Tracked) -> bool:
+    """``t`` is held at IB untransmitted: placed with ``transmit=False``, no fill, and no
+    answer from IB (``PendingSubmit``), or ``Inactive`` with nothing else before it (no
+    error, no cancel: see the module docstring)."""
+    trade = t.trade
+    if trade is None or t.closed or trade.order.transmit or trade.fills:
+        return False
+    status = trade.orderStatus.status
+    if status == OrderStatus.PendingSubmit:
+        return True
+    return status == OrderStatus.Inactive and all(
+        e.status in _HELD and not e.errorCode for e in trade.log
+    )
+
+
+_HELD = frozenset({OrderStatus.PendingSubmit, OrderStatus.Inactive})
+
+
+def _transmitting(t: Tracked) -> bool:
+    """``t`` was placed with ``transmit=True`` and IB has not answered it yet."""
+    trade = t.trade
+    return (
+        trade is not None
+        and not t.closed
+        and trade.order.transmit
+        and trade.orderStatus.status == OrderStatus.PendingSubmit
+    )

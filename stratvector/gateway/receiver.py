@@ -15,10 +15,16 @@ in step with them:
 - every ``orderStatus`` but ``Filled`` is journaled in order (the journal closes an
   order itself once its fills cover the quantity); a ``Cancelled``/``Inactive`` status
   with an IB error code is a rejection: counted and recorded as an
-  ``order_rejected`` event. ``Filled`` measures ``placeOrder`` -> IB's ``Filled``
-  (``fill_latency``, the ``order_latency_seconds`` metric) and, for a parent with
-  bracket children to fix, re-prices the children at the fill price
-  (:meth:`Receiver.fix_children`, after the messages already received);
+  ``order_rejected`` event. A rejection that leaves a bracket unable to ever be
+  transmitted (its transmitting child, or its parent, refused: see
+  :meth:`~stratvector.gateway.order_book.OrderBook.untransmitted`) also cancels the
+  bracket's orders still staged at IB, journaled ``Cancelled`` with the reason, with a
+  warning naming the parent's ref: the parent no longer counts as working, so its
+  symbol is decided again on the next bar, as after any rejected order. ``Filled``
+  measures ``placeOrder`` -> IB's ``Filled`` (``fill_latency``, the
+  ``order_latency_seconds`` metric) and, for a parent with bracket children to fix,
+  re-prices the children at the fill price (:meth:`Receiver.fix_children`, after the
+  messages already received);
 - a cancel or modification is confirmed when IB reports the order done or echoes it
   (``openOrder``) with the expected fields.
 """
@@ -229,6 +235,8 @@ class Receiver:
             message, code = (last.message or None), last.errorCode
         if ref in book.acks and st.status in OrderStatus.DoneStates:
             del book.acks[ref]
+        if book.closing and ref in book.closing:  # our own cancel of a staged order
+            message = book.closing[ref]
         if st.status == OrderStatus.Filled and ref in book.fix:
             # after the messages already received (a child may have filled in the same bar)
             book.expect_ack(ref + "#fix")
@@ -268,7 +276,39 @@ class Receiver:
                 strategy=parts.strategy if parts else None,
                 symbol=parts.symbol if parts else None,
             )
+            self._close_untransmitted(trade, message or f"error {code}")
         self.on_change()
+
+    def _close_untransmitted(self, refused: Trade, why: str) -> None:
+        """IB refused ``refused``: cancel what of its bracket can now never be transmitted
+        (:meth:`OrderBook.untransmitted`). ib_async closes a staged order at once when it
+        is cancelled, emitting ``Cancelled``, which :meth:`_on_status` journals with the
+        reason."""
+        book = self.book
+        found = book.untransmitted(refused)
+        if found is None:
+            return
+        parent_ref, staged = found
+        ref = refused.order.orderRef
+        if ref == parent_ref or any(t.ref == parent_ref for t in staged):
+            book.fix.pop(parent_ref, None)  # the parent will never fill
+        if not staged:
+            return
+        reason = f"bracket {parent_ref} never transmitted: {ref} refused by IB ({why})"
+        log.warning(
+            "%s: bracket never transmitted, %s refused by IB (%s); cancelling %s",
+            parent_ref,
+            ref,
+            why,
+            ", ".join(t.ref for t in staged),
+        )
+        for t in staged:
+            assert t.trade is not None
+            book.closing[t.ref] = reason
+            try:
+                self.ib.cancelOrder(t.trade.order)
+            finally:
+                del book.closing[t.ref]
 
     def _on_open_order(self, trade: Trade) -> None:
         """IB echoes an order: a modification is confirmed when the echo carries it."""

@@ -102,21 +102,15 @@ async def test_the_same_run_rounded_to_min_tick_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control: ``tick_at`` answering minTick, as before market rules were read.
-    A bracket whose last (transmitting) child is refused stays staged at IB, and the
-    trader waits for it to be acknowledged, so time is stepped only until the refusals
-    are in."""
+    A bracket IB refuses part of is cancelled rather than left staged (see
+    tests/gateway/test_bracket_refused.py), so the trader goes quiet after every bar."""
     monkeypatch.setattr(Instrument, "tick_at", lambda self, price: self.min_tick)
     bars, cfg, options = setup(tmp_path)
     transcript = options["transcript"]
     async with running_sim(bars, **options) as sim, trading(sim, [cfg]) as trader:
         for _ in range(60):
-            await sim.advance(1)
-            t = sim.ctx.clock.last_closed_time()
-            await trader.until(
-                lambda t=t: trader.seen(t) and (trader.quiet() or refusals(transcript)),
-                20,
-            )
-            if len(refusals(transcript)) >= 3:
+            if len(refusals(transcript)) >= 3 or not await step(sim, trader):
                 break
-        await trader.until(lambda: trader.executor.stats.rejected >= 1, 10)
-    assert len(refusals(transcript)) >= 3
+        assert trader.executor.stats.rejected >= 1 and trader.executor.in_flight() == 0
+        staged = [o for o in sim.ctx.book._live.values() if o.status == "PendingSubmit"]
+    assert len(refusals(transcript)) >= 3 and staged == []
