@@ -21,8 +21,10 @@ once), not 100 re-marked lines after every bar.
   receiving the ``placeOrder``: adds ibsim encoding 100 updates (in the benchmark's
   process) and both loopback hops;
 
-and the trading process's resident memory (``VmRSS``, and the peak ``VmHWM``). The bar
-of the trader's first decision (every symbol enters at once, ~N orders behind the
+and the trading process's resident memory (``VmRSS``, the peak ``VmHWM``, and its two
+parts: ``RssAnon``, the process's own memory, and ``RssFile``, the resident pages of
+mapped library files, which the trader releases after start-up: see
+:mod:`stratvector.memory`). The bar of the trader's first decision (every symbol enters at once, ~N orders behind the
 throttle) is reported apart from the steady state.
 
 Usage::
@@ -83,14 +85,21 @@ url = "journal.db"
 """
 
 
-def rss_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in kB."""
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (peak), RssAnon (the process's own memory) and RssFile (pages of
+    mapped files: library code and constants) of a process, in kB."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
             fields[key] = int(value.split()[0])
-    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+    return fields
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in kB."""
+    m = memory_kb(pid)
+    return m.get("VmRSS", 0), m.get("VmHWM", 0)
 
 
 async def wait_status(path: Path, proc: asyncio.subprocess.Process, pred, timeout: float = 600):
@@ -194,6 +203,7 @@ async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dic
             rss_samples.append(rss_kb(proc.pid)[0])
         final = json.loads(status.read_text())
         rss, hwm = rss_kb(proc.pid)
+        mem = memory_kb(proc.pid)
         proc.send_signal(signal.SIGTERM)
         code = await proc.wait()
     by_bar: dict[int, list[float]] = {}
@@ -242,6 +252,8 @@ async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dic
         "trader_phases_p99_ms": final.get("timing_p99_ms"),
         "rss_mb": round(rss / 1024, 1),
         "rss_peak_mb": round(hwm / 1024, 1),
+        "rss_anon_mb": round(mem.get("RssAnon", 0) / 1024, 1),
+        "rss_file_mb": round(mem.get("RssFile", 0) / 1024, 1),
         "rss_median_during_replay_mb": round(float(np.median(rss_samples)) / 1024, 1)
         if rss_samples
         else None,

@@ -265,7 +265,17 @@ def _span(start: TimeLike, end: TimeLike) -> tuple[int, int]:
 
 
 def _read_file(p: Path) -> CachedBars:
-    table = pq.read_table(p)
+    try:
+        return _decode(p)
+    finally:
+        _release_arrow_memory()
+
+
+def _decode(p: Path) -> CachedBars:
+    # ParquetFile reads the one file directly; pq.read_table would build a dataset over
+    # it (the same table, but loading Arrow's dataset and Acero libraries: ~4 MB resident)
+    with pq.ParquetFile(p) as f:
+        table = f.read()
     meta = json.loads((table.schema.metadata or {})[_META_KEY])
     if meta.get("version") != _FORMAT_VERSION:
         raise DataError(f"unknown cache format version {meta.get('version')!r}")
@@ -299,6 +309,18 @@ def _write_file(p: Path, entry: CachedBars, symbol: str, bar_size: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        del table
+        _release_arrow_memory()
+
+
+def _release_arrow_memory() -> None:
+    """Hand back the pages Arrow's allocator keeps after a file's buffers are freed.
+
+    Arrow's default pool (mimalloc) keeps freed pages per thread: a trader whose warmup
+    reads and writes a hundred files held ~10 MB more for nothing. Only pages without
+    a live buffer are returned; nothing in use is touched."""
+    pa.default_memory_pool().release_unused()
 
 
 __all__ = [

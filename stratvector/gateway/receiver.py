@@ -27,6 +27,13 @@ in step with them:
   messages already received);
 - a cancel or modification is confirmed when IB reports the order done or echoes it
   (``openOrder``) with the expected fields.
+
+ib_async keeps every order's ``Trade`` and every ``Fill`` for the life of the
+connection (~15 KB per order: some 65 MB a day at 5,000 orders). Once an order is done,
+its fills are journaled with their commissions and nothing of ours still refers to it,
+:meth:`Receiver.forget_settled` drops it from ib_async and from the order book, after
+:data:`SETTLED_AGE` seconds (late duplicates of its messages come within seconds). A
+re-sent execution of a forgotten order is still recognised by its ``execId``.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ log = logging.getLogger("stratvector.gateway.receiver")
 FILL_WAIT = 2.0  # seconds a fill waits for its commission report before it is journaled
 UNSET = 1.7976931348623157e308  # IB's "no value" (sys.float_info.max)
 ORDER_REJECTED = "order_rejected"
+SETTLED_AGE = 300.0  # seconds after its last status a settled order is forgotten
 
 
 class Receiver:
@@ -176,6 +184,39 @@ class Receiver:
 
     def _on_commission(self, trade: Trade, fill: Fill, report: Any) -> None:
         self._commission(fill.execution.execId, report)
+
+    def forget_settled(self, before: datetime) -> int:
+        """Drop the orders settled before ``before`` (UTC) from ib_async's books and ours:
+        done at IB, every fill journaled with its commission, no fix or confirmation of
+        ours pending. Returns how many were dropped."""
+        w = self.ib.wrapper
+        dropped = []
+        for key, trade in w.trades.items():
+            if trade.orderStatus.status not in OrderStatus.DoneStates or not trade.log:
+                continue
+            if trade.log[-1].time >= before:
+                continue
+            ref = trade.order.orderRef
+            if ref in self.book.fix or ref in self.book.acks:
+                continue
+            if any(
+                not f.commissionReport.execId or f.execution.execId in self._unjournaled
+                for f in trade.fills
+            ):
+                continue
+            dropped.append((key, trade))
+        for key, trade in dropped:
+            del w.trades[key]
+            if w.permId2Trade.get(trade.order.permId) is trade:
+                del w.permId2Trade[trade.order.permId]
+            for f in trade.fills:
+                w.fills.pop(f.execution.execId, None)
+            ref = trade.order.orderRef
+            tracked = self.book.orders.get(ref)
+            if tracked is not None and tracked.trade is trade:
+                del self.book.orders[ref]
+                self.book.live.discard(ref)
+        return len(dropped)
 
     def _write_fill(self, record: dict[str, Any]) -> None:
         kwargs = {k: v for k, v in record.items() if k != "args"}

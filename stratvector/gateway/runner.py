@@ -24,6 +24,7 @@ history the backtest saw; ``warmup`` bars are enough for finite-memory strategie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -291,6 +292,19 @@ class StrategyRunner:
             t.cancel()
 
     # ------------------------------------------------------------------ the decision
+
+    def prime(self) -> None:
+        """Run the strategy once on a warm window, the result discarded, so the kernels
+        it uses are loaded during the trader's start-up (before its memory release) and
+        not at the first bar. ``target`` is a pure function of its bars (the strategy
+        contract), so this changes nothing; a strategy that fails here fails again, and
+        is reported, at its first real bar."""
+        for s in self.symbols:
+            w = self.feed.windows[s]
+            if w.last_time is not None and len(w) >= self.warmup:
+                with contextlib.suppress(Exception):
+                    self.strategy.target(w.frame())
+                return
 
     def target_at(self, symbol: str, t: int) -> float:
         """The strategy's target for ``symbol`` at bar time ``t`` (NaN: no view or no bar)."""

@@ -105,6 +105,39 @@ class StrategyLedger:
         self._seq = 0
         self.applied_fills = 0
 
+    def prime(self) -> None:
+        """Load the sizing kernels now, not at the first decision.
+
+        The first numba kernel a process calls loads numba's code generator and its
+        registries (~55 MB and ~0.2 s, once per process); the trader primes its ledgers
+        when it starts, so that cost falls before its memory release
+        (:mod:`stratvector.memory`) instead of into the first bar's decision. The calls use this ledger's own argument types
+        (empty arrays), so they load the cached specializations :meth:`decide` and
+        :meth:`settle` use and change no state.
+        """
+        s = self.settings
+        none = np.zeros(0)
+        round_lot_nb(0.0, s.lot_size)
+        decide_close_orders_nb(
+            none,
+            none,
+            none,
+            self.cash,
+            s.lot_size,
+            self._comm_code,
+            self._comm_params,
+            self._slip_code,
+            self._slip_params,
+            none,
+            none,
+            0.0,
+            0,
+            none,
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.bool_),
+        )
+        commission_of(s.commission, 0.0, 0.0, 0.0, False)
+
     # ------------------------------------------------------------------ fills
 
     def add_fill(

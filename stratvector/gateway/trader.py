@@ -52,6 +52,7 @@ from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.pacing import DEFAULT_POLICY, PacingPolicy
+from stratvector.gateway.receiver import SETTLED_AGE
 from stratvector.gateway.reconcile import Reconciler, ReconcileReport
 from stratvector.gateway.runner import OrderPlan, StrategyRunner
 from stratvector.gateway.settings import StrategySpec, build_specs, warmup_span
@@ -59,10 +60,13 @@ from stratvector.gateway.sizing import Decision
 from stratvector.gateway.state import FINAL, State, StateMachine
 from stratvector.gateway.status import snapshot
 from stratvector.gateway.supervisor import Supervisor
+from stratvector.memory import release_file_pages
 from stratvector.store import Journal, parse_order_ref
 from stratvector.store.events import CONNECTED, DISCONNECTED
 
 log = logging.getLogger("stratvector.gateway.trader")
+
+HOUSEKEEPING_INTERVAL = 60.0  # seconds between sweeps of settled orders
 
 
 class Trader:
@@ -214,6 +218,7 @@ class Trader:
         self._loaded = False
         self._warm = False
         self._stopping = False
+        self._housekeeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -223,6 +228,10 @@ class Trader:
         self._pulse = asyncio.Event()
         try:
             self._preflight_journal()
+            # numba's start-up now (its first kernel), then the start-up's code pages out
+            for ledger in self.ledgers.values():
+                ledger.prime()
+            release_file_pages()
             self.jq.start()
             try:
                 await self.supervisor.start()
@@ -232,6 +241,7 @@ class Trader:
                     f"starting ({exc or type(exc).__name__}); check the Gateway and retry"
                 ) from exc
             self.guard.start()
+            self._housekeeper = asyncio.ensure_future(self._housekeeping())
         except BaseException:
             await self._teardown(State.FAILED)
             raise
@@ -264,6 +274,11 @@ class Trader:
             runner.cancel()
         await self.supervisor.stop()
         await self.guard.stop()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+            self._housekeeper = None
         for feed in self.feeds.values():
             feed.live = False
             feed.unsubscribe(self.ib)
@@ -340,7 +355,9 @@ class Trader:
             },
             message=f"synced with {self.endpoint} ({reason})",
         )
-        _release_memory()  # warmup's temporary frames and bar objects
+        for runner in self.runners.values():
+            runner.prime()  # the strategies' kernels, before the release
+        _release_memory()  # warmup's temporary frames and bar objects, start-up's code
         self.state.set(State.HALTED if self.guard.halted() else State.READY, reason)
         for feed in self.feeds.values():
             feed.live = True
@@ -449,6 +466,19 @@ class Trader:
         """Closing orders for every position of ``strategy`` (None: all strategies)."""
         return self.acting.flatten_plans(strategy)
 
+    async def _housekeeping(self, every: float = HOUSEKEEPING_INTERVAL) -> None:
+        """Forget settled orders now and then (see :mod:`.receiver`), between decisions:
+        without it ib_async's books grow with every order for as long as the trader runs."""
+        while True:
+            await asyncio.sleep(every)
+            while self.deciding():
+                await asyncio.sleep(0.05)
+            now = dt.datetime.now(dt.UTC)
+            cutoff = now - dt.timedelta(seconds=SETTLED_AGE)
+            dropped = self.executor.receiver.forget_settled(cutoff)
+            if dropped:
+                log.debug("forgot %d settled order(s)", dropped)
+
     def _on_down(self, why: str) -> None:
         for feed in self.feeds.values():
             feed.live = False
@@ -526,7 +556,9 @@ def _release_memory() -> None:
 
     ``gc.freeze`` moves the million-odd objects of the imported libraries and the warmup
     into the permanent generation: without it every full collection walks them all
-    (tens to hundreds of ms in the middle of a decision)."""
+    (tens to hundreds of ms in the middle of a decision). Library code pages touched
+    only during start-up are dropped from the resident set
+    (:func:`~stratvector.memory.release_file_pages`)."""
     import ctypes
     import gc
     import sys
@@ -536,6 +568,7 @@ def _release_memory() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_file_pages()
 
 
 def _has_loop() -> bool:
