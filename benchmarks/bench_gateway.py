@@ -80,6 +80,15 @@ warmup_start = "2018-01-01"
 history_requests_per_10min = 100000
 restart_window = ""
 cache_dir = "cache"
+[limits]
+# every pre-trade check on, none binding: the decisions pay for the checks a live
+# account would run
+max_position_value = 100000
+max_gross_exposure = 2.0
+max_order_notional = 100000
+max_orders_per_minute = 100000
+max_daily_loss = 0.5
+max_drawdown = 0.9
 [journal]
 url = "journal.db"
 """

@@ -192,14 +192,16 @@ class Executor:
         return await self.deliver(self.stage(plans, check_risk=check_risk))
 
     def stage(self, plans: list[OrderPlan], *, check_risk: bool = True) -> Staged:
-        """Gate and check ``plans`` and hand their intents to the journal's writer, without
-        waiting: the commit runs on the writer thread while the caller's event loop goes
-        on. :meth:`deliver` then sends what the journal wrote.
+        """Gate and check ``plans`` and hand their intents to the journal, without waiting
+        for the commit (or, on SQLite with the writer idle, committing them inline: see
+        :meth:`JournalQueue.begin`). :meth:`deliver` then sends what the journal wrote.
 
         A breach that trips the kill switch stops the batch: none of its orders is sent
         (the kill switch cancels and flattens instead)."""
         staged = Staged()
         checked = time.perf_counter()
+        # with every limit off there is nothing to check (nor an account to read)
+        check_risk = check_risk and bool(self.guard.limits.enabled)
         # the account once: IB's positions, our working orders, then each order checked
         account = (
             self.guard.account(plans[0].bar_time, self.book.working_quantities())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,21 +39,24 @@ def insert_ignore_many(
     conflict: Sequence[str],
     key: str,
 ) -> set[Any]:
-    """One multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING``; returns the
-    ``key`` values of the rows written (the others existed)."""
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING`` of many rows; returns the ``key``
+    values of the rows written (the others existed).
+
+    One statement per (table, conflict, key), built once and executed on the session's
+    connection with every row as a parameter set (SQLAlchemy batches them as
+    "insertmanyvalues"): a multi-row VALUES would be compiled anew per row count, and
+    the ORM's execute path costs more than the insert itself for a bar's few intents."""
     if not rows:
         return set()
-    name = session.get_bind().dialect.name
-    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    conn = session.connection()
     table = model.__table__  # type: ignore[attr-defined]
-    # one cached statement, executed for many parameter sets (SQLAlchemy batches them
-    # as "insertmanyvalues"): a multi-row VALUES would be compiled anew per row count
-    stmt = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c[key])
-    )
-    return {row[0] for row in session.execute(stmt, [dict(r) for r in rows])}
+    stmt = _insert_ignore(table, tuple(conflict), key)[conn.dialect.name]
+    return {row[0] for row in conn.execute(stmt, [dict(r) for r in rows])}
+
+
+@functools.cache
+def _insert_ignore(table: Table, conflict: tuple[str, ...], key: str) -> dict[str, Insert]:
+    return insert_ignore_statements(table, conflict, [table.c[key]])
 
 
 def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
