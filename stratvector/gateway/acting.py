@@ -6,11 +6,14 @@ the event-loop callback that completed the bar time and sent once the journal ha
 them; a strategy's drawdown halt or an account limit trips the switch first. A halt
 (from a breach, a strategy's drawdown or an operator) cancels the open orders in its
 scope and, with ``flatten_on_kill``, closes the positions with orders that pass the
-halt gate.
+halt gate. A position left without a configured protective exit, because IB refused
+it (:mod:`~stratvector.gateway.receiver`), trips its strategy's kill switch
+(:meth:`Acting.unprotected`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +47,8 @@ class Acting:
         self.flatten_on_kill = flatten_on_kill
         self.on_global_halt = on_global_halt
         self.changed = changed
+        self.trips: set[asyncio.Future[None]] = set()  # kill switches being tripped
+        executor.receiver.on_unprotected = self.unprotected
 
     def sink(
         self, runner: StrategyRunner, decision: Decision, plans: list[OrderPlan]
@@ -80,6 +85,25 @@ class Acting:
             await self.guard.trip(None, "; ".join(b.message for b in kill), kill)
         if plans:
             await self.executor.submit(plans)
+        self.changed()
+
+    def unprotected(self, strategy: str, reason: str) -> None:
+        """IB refused a protective exit of a position of ``strategy`` (the receiver's
+        ``on_unprotected``): trip the strategy's kill switch, which cancels its open
+        orders and, with ``flatten_on_kill``, closes its positions. Called from IB's
+        events: the trip runs as a task (in :attr:`trips` until it is done)."""
+        if self.guard.halted(strategy):
+            log.warning("%s (already halted)", reason)
+            return
+        task = asyncio.ensure_future(self.guard.trip(strategy, reason))
+        self.trips.add(task)
+        task.add_done_callback(self._tripped)
+        self.changed()
+
+    def _tripped(self, task: asyncio.Future[None]) -> None:
+        self.trips.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("kill switch trip failed: %s", task.exception())
         self.changed()
 
     async def on_halt(self, scope: str, reason: str) -> None:

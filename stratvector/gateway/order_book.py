@@ -17,7 +17,11 @@ queries. The containers:
   known, by parent ref;
 - ``closing``: the reason of a cancel being made right now (set only for the duration of
   an ``ib.cancelOrder`` call, see :meth:`OrderBook.untransmitted`), which the receiver
-  journals with the ``Cancelled`` status ib_async reports during that call.
+  journals with the ``Cancelled`` status ib_async reports during that call;
+- ``abandoned``: the parents of brackets whose entry is abandoned because IB refused one
+  of their protective children (:class:`Abandoned`, see "A protective exit refused"
+  below), by parent ref. Empty but for such rare brackets: the receiver looks a ref up
+  in it only when it is not empty.
 
 Working quantities (what the pre-trade risk check adds to IB's positions) count what an
 order still has to fill: IB's ``remaining`` once IB reports it, the order's own
@@ -45,9 +49,11 @@ API guide, "Bracket Orders"). What happens when IB refuses one of them, and what
   transmitting child (the first case) cancels whatever of the bracket is still staged
   then. Only when the bracket has no transmitting child waiting for IB's answer are the
   staged children cancelled at once;
-- a staged child other than the last is refused: nothing is cancelled. Whether the
-  bracket is transmitted (without that child) is decided by the transmitting child,
-  whose answer comes after this one; if it is refused too, the first case applies.
+- a staged child other than the last is refused: nothing is cancelled for
+  transmission. Whether the bracket is transmitted (without that child) is decided by
+  the transmitting child, whose answer comes after this one; if it is refused too, the
+  first case applies. That the bracket would then protect its position without that
+  exit is answered below ("A protective exit refused").
 
 "Staged" (never transmitted), as ib_async shows it: an order placed with
 ``transmit=False``, without a fill, that is still ``PendingSubmit`` -- IB answers
@@ -63,7 +69,22 @@ a status, without waiting for IB) and sends the cancel; whatever IB answers (ibs
 more. An order IB has answered
 (``PreSubmitted``, ``Submitted``, ``Filled``, ...) was transmitted and is never
 cancelled here. The bracket is found by IB's ids (the child's ``parentId`` is the
-parent's ``orderId``, same client), among the refs the bracket's orders can have.
+parent's ``orderId``, same client), among the refs the bracket's orders can have
+(:meth:`OrderBook.bracket`, :meth:`OrderBook.children`).
+
+A protective exit refused
+-------------------------
+The cases above are about transmission. Whether the *position* is left without a
+configured exit is the receiver's decision
+(:meth:`~stratvector.gateway.receiver.Receiver._exit_refused`); the book keeps its state:
+a bracket whose entry is abandoned (a protective child refused while nothing of the
+position exists) is recorded in ``abandoned`` until its parent is done. Its orders are
+cancelled at once when IB has the parent; when the parent is still staged (IB answers
+a bracket's orders in order, the transmitting child last, so a staged child's refusal
+comes before IB transmits the rest without it), the cancel waits for IB's first answer
+about the parent: cancelling a staged order only closes it in ib_async, while IB goes
+on to transmit it on the transmitting child. ``Abandoned.cancelled`` keeps the bracket
+from being cancelled twice.
 """
 
 from __future__ import annotations
@@ -86,6 +107,14 @@ log = logging.getLogger("stratvector.gateway.order_book")
 
 EXIT_LEGS = frozenset({"stop", "trail", "tp", "exit"})  # legs of protective orders
 ACK_TIMEOUT = 10.0  # seconds a cancel/modify waits for IB's confirmation before it is dropped
+
+
+@dataclass
+class Abandoned:
+    """A bracket whose entry is abandoned (see the module docstring)."""
+
+    reason: str  # journaled with the cancels: "protective exit <leg> refused: <IB message>"
+    cancelled: bool = False  # its cancels are sent
 
 
 @dataclass
@@ -124,6 +153,7 @@ class OrderBook:
         self.acks: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.fix: dict[str, list[tuple[str, str, ExitSpec]]] = {}  # parent ref -> children
         self.closing: dict[str, str] = {}  # ref -> reason, during a cancel of ours only
+        self.abandoned: dict[str, Abandoned] = {}  # parent ref -> entry abandoned (rare)
 
     # ------------------------------------------------------------------ updates
 
@@ -238,32 +268,70 @@ class OrderBook:
         else:
             return None
         client = order.clientId
-        members = []
-        for leg in sorted(EXIT_LEGS):
-            t = self.orders.get(make_order_ref(parts.strategy, parts.symbol, parts.bar_time, leg))
-            if (
-                t is not None
-                and t.trade is not None
-                and t.trade is not refused
-                and t.trade.order.parentId == parent_id
-                and t.trade.order.clientId == client
-            ):
-                members.append(t)
+        members = [
+            t
+            for t in self._children(parts.strategy, parts.symbol, parts.bar_time, parent_id, client)
+            if t.trade is not refused
+        ]
         if not order.parentId:
             if not members:
                 return None  # a plain order: no bracket
             if any(_transmitting(t) for t in members):
                 return parent_ref, []  # its refusal, still to come, decides
+        parent = self._parent(parent_ref, parent_id, client)
+        if parent is not None and parent.trade is not refused:
+            members.append(parent)
+        return parent_ref, [t for t in members if staged(t)]
+
+    def bracket(self, child: Trade) -> tuple[str, Tracked | None] | None:
+        """The bracket of ``child``, a protective child of ours: its parent's ref and the
+        parent (None when not tracked). None when ``child`` has no parent. For the
+        rejection path only."""
+        order = child.order
+        parts = parse_order_ref(order.orderRef)
+        if parts is None or not order.parentId:
+            return None
+        parent_ref = make_order_ref(parts.strategy, parts.symbol, parts.bar_time)
+        return parent_ref, self._parent(parent_ref, order.parentId, order.clientId)
+
+    def children(self, parent_ref: str) -> list[Tracked]:
+        """The protective children of the tracked parent ``parent_ref`` (none if it is not
+        tracked). For the rejection path only."""
+        parent = self.orders.get(parent_ref)
+        parts = parse_order_ref(parent_ref)
+        if parent is None or parent.trade is None or parts is None:
+            return []
+        o = parent.trade.order
+        return self._children(parts.strategy, parts.symbol, parts.bar_time, o.orderId, o.clientId)
+
+    def _children(
+        self, strategy: str, symbol: str, bar_time: datetime, parent_id: int, client: int
+    ) -> list[Tracked]:
+        """The tracked orders under the refs of a bracket's children whose IB parent is
+        ``parent_id`` of ``client``, in leg order."""
+        out = []
+        for leg in sorted(EXIT_LEGS):
+            t = self.orders.get(make_order_ref(strategy, symbol, bar_time, leg))
+            if (
+                t is not None
+                and t.trade is not None
+                and t.trade.order.parentId == parent_id
+                and t.trade.order.clientId == client
+            ):
+                out.append(t)
+        return out
+
+    def _parent(self, parent_ref: str, parent_id: int, client: int) -> Tracked | None:
+        """The tracked order ``parent_ref`` if it is IB's order ``parent_id`` of ``client``."""
         parent = self.orders.get(parent_ref)
         if (
             parent is not None
             and parent.trade is not None
-            and parent.trade is not refused
             and parent.trade.order.orderId == parent_id
             and parent.trade.order.clientId == client
         ):
-            members.append(parent)
-        return parent_ref, [t for t in members if staged(t)]
+            return parent
+        return None
 
     def pending_acks(self) -> int:
         """Cancels and modifications IB has not confirmed yet (stale ones are dropped)."""
