@@ -586,6 +586,9 @@ class Receiver:
             if t is None or t.trade is None or t.done or t.trade.orderStatus.filled:
                 continue
             order = spec.fixed(leg, t.trade.order, fill_price, self.contracts.get(t.symbol))
+            # the child was placed staged (transmit=False) unless it was the bracket's
+            # last: a modification sent that way would be held by TWS, never reaching IB
+            order.transmit = True
             expected = {
                 "orderType": order.orderType,
                 "auxPrice": order.auxPrice,

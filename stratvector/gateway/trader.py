@@ -528,11 +528,13 @@ class Trader:
                 waiter.cancel()
 
     def quiet(self) -> bool:
-        """No decision running, no order unacknowledged, no journal write queued."""
+        """No decision running, no order unacknowledged, no kill switch being tripped,
+        no journal write queued."""
         return (
             all(r.idle.is_set() for r in self.runners.values())
             and self.executor.in_flight() == 0
             and self.executor.pending_acks() == 0
+            and not self.acting.trips
             and self.jq.backlog == 0
         )
 

@@ -166,3 +166,21 @@ def test_errors_answering_our_own_cancels_are_not_refusals() -> None:
     status(ib.trades[STOP], OrderStatus.Cancelled, rx, code=10148)  # e.g. already done
     status(ib.trades[TP], OrderStatus.Cancelled, rx, code=202)  # IB's "Order Canceled"
     assert tripped == [] and rx.book.abandoned == {}
+
+
+def test_fixed_exit_prices_are_sent_transmitted() -> None:
+    # the stop was placed staged (transmit=False, the bracket's last child transmitted
+    # it): its price fix must go out with transmit=True, or TWS would hold it
+    from stratvector.gateway.exits import ExitSpec
+
+    rx, ib, _, _ = setup()
+    placed: list[Order] = []
+    ib.placeOrder = lambda contract, order: placed.append(order)  # type: ignore[attr-defined]
+    rx.contracts = SimpleNamespace(get=lambda symbol: 0.01)  # type: ignore[assignment]
+    spec = ExitSpec(quantity=-10, stop_loss=0.05, trailing_stop=0.0, take_profit=0.1, estimate=99.0)
+    rx.book.fix[PARENT] = [(STOP, "stop", spec), (TP, "tp", spec)]
+    for ref in (PARENT, STOP, TP):
+        status(ib.trades[ref], OrderStatus.Submitted, rx)
+    rx.fix_children(PARENT, 100.0)
+    assert [(o.orderRef, o.transmit) for o in placed] == [(STOP, True), (TP, True)]
+    assert placed[0].auxPrice == 95.0 and placed[1].lmtPrice == 110.0
