@@ -40,6 +40,12 @@ class Outgoing:
     intents: list[Intent]
 
 
+# Protective exits live as long as the position, not the session: a DAY stop would
+# expire at the close and leave a position held overnight unprotected (the backtest's
+# stops never expire). The strategy order itself keeps ``[gateway] time_in_force``.
+EXIT_TIF = "GTC"
+
+
 def build(
     plan: OrderPlan,
     ref: str,
@@ -90,7 +96,7 @@ def build(
     spec = plan.exits if plan.leg is None else None
     for leg in spec.legs() if spec is not None else ():
         cref = make_order_ref(plan.strategy, plan.symbol, plan.bar_time, leg)
-        child, lmt, stp = spec.order(leg, cref, tif, account, inst)
+        child, lmt, stp = spec.order(leg, cref, EXIT_TIF, account, inst)
         intents.append(
             Intent(
                 cref,
@@ -102,7 +108,7 @@ def build(
                 child.orderType,
                 limit_price=lmt,
                 stop_price=stp,
-                time_in_force=tif,
+                time_in_force=EXIT_TIF,
                 account=journaled_account,
                 detail={"parent": ref, "exits": _spec_dict(spec)},
             )

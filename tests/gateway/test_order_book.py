@@ -188,6 +188,19 @@ def test_build_sends_a_limit_at_the_offset_and_journals_the_account() -> None:
     assert out.intents[0].account == "DU1"
 
 
+def test_protective_exits_outlive_the_session_whatever_the_entry_tif() -> None:
+    # a DAY stop would expire at the close and leave the position unprotected overnight
+    from stratvector.gateway.exits import ExitSpec
+
+    spec = ExitSpec(quantity=-5, stop_loss=0.05, trailing_stop=0.0, take_profit=0.1, estimate=100)
+    plan = OrderPlan("s1", "AAA", T0, 5.0, 100.0, 0.5, exits=spec)
+    inst = Instrument("AAA", Contract(symbol="AAA"), 1, 0.01)
+    out = build(plan, ref(), inst, order_type="market", limit_offset_bps=0, tif="DAY", account="")
+    assert out.order.tif == "DAY" and out.intents[0].time_in_force == "DAY"
+    assert [c[2].tif for c in out.children] == ["GTC", "GTC"]
+    assert [i.time_in_force for i in out.intents[1:]] == ["GTC", "GTC"]
+
+
 # ---------------------------------------------------------------------- receiving
 
 
