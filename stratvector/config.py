@@ -131,8 +131,14 @@ class GatewaySection(_Section):
     ``restart_window`` (``"HH:MM-HH:MM"`` in ``restart_timezone``) is IB's nightly
     restart: a disconnect inside it is waited out quietly instead of alarming.
     ``bar_updates`` says how IB's keepUpToDate bar stream marks a closed bar: ``"forming"``
-    (IB: the last bar is still forming; it is closed when the next one starts) or
-    ``"closed"`` (every update is a closed bar: ibsim). ``history_bars`` is how many
+    (IB: the last bar is still forming; it is closed when the next one starts or when
+    its end plus a grace period has passed, whichever is first) or ``"closed"`` (every
+    update is a closed bar: ibsim's default). The grace is ``close_grace`` seconds after
+    an intraday bar's end (default 6: just over IB's ~5 s update interval) and
+    ``session_close_grace`` seconds after a session's close, for daily bars and a
+    session's last intraday bar (default 300: the closing auction prints and IB
+    finalises the day's bar in the minutes after the close; an order sent then fills at
+    the next open either way). ``history_bars`` is how many
     closed bars the runner keeps and passes to ``Strategy.target``; ``warmup_start``
     fixes where warmup history begins (default: enough for ``history_bars``).
     ``history_requests_per_10min`` is the client-side limit of IB's "60 historical
@@ -162,6 +168,8 @@ class GatewaySection(_Section):
     time_in_force: Literal["DAY", "GTC"] = "DAY"
     on_unknown_position: Literal["adopt", "halt"] = "halt"
     bar_updates: Literal["forming", "closed"] = "forming"
+    close_grace: float = Field(6.0, ge=0, le=3600)
+    session_close_grace: float = Field(300.0, ge=0, le=6 * 3600)
     history_bars: int = Field(1000, ge=2, le=1_000_000)
     warmup_start: dt.date | None = None
     what_to_show: str = "TRADES"

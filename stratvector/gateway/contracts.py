@@ -28,16 +28,33 @@ usable band leaves :meth:`Instrument.tick_at` at ``min_tick``, with one warning 
 for the book's life: prices are then rounded as before rather than not traded. Rules are
 fetched again at every qualify (IB may change them); a rule known from an earlier
 qualify is kept when a later fetch fails.
+
+Trading sessions
+----------------
+Qualifying also reads each contract's sessions: ``liquidHours`` (regular hours) and
+``tradingHours`` (all hours) in the zone ``timeZoneId``, as IB lists them for about a
+week ahead, e.g. ``20231120:0930-20231120:1600;20231121:CLOSED`` (older servers write
+``20231120:0930-1600,1700-1800``). :class:`TradingHours` holds them in UTC;
+:meth:`Instrument.hours` picks one by ``use_rth``. The live feed takes the close of a
+daily bar from them (:mod:`stratvector.gateway.sessions`). IB's zone ids follow Java:
+short ids such as ``EST`` name the exchange's zone *with* daylight saving (trading
+hours are exchange-local all year), so they are read as ``America/New_York`` and so on,
+not as zoneinfo's fixed offsets. Text that cannot be read leaves the hours unknown, with
+one warning per symbol; :meth:`ContractBook.refresh_hours` fetches them again (the feed
+does when a bar's day lies beyond what IB listed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
+import datetime as dt
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ib_async import IB, Contract, ContractDetails, Stock
 
@@ -50,14 +67,146 @@ FALLBACK_TICK = 0.01
 
 Bands = tuple[tuple[float, ...], tuple[float, ...]]  # (low edges ascending, increments)
 
+_NS = 1_000_000_000
+
+#: IB's Java short zone ids that zoneinfo lacks or reads as fixed offsets.
+_JAVA_ZONES = {
+    "EST": "America/New_York",
+    "EDT": "America/New_York",
+    "CST": "America/Chicago",
+    "CDT": "America/Chicago",
+    "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
+    "CTT": "Asia/Shanghai",
+    "HKT": "Asia/Hong_Kong",
+    "JST": "Asia/Tokyo",
+    "IST": "Asia/Kolkata",
+    "AET": "Australia/Sydney",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class TradingHours:
+    """A contract's sessions from one of IB's hours strings, as UTC ns.
+
+    ``opens``/``closes`` are the sessions in order; ``first_day``..``last_day`` the
+    exchange-local days the text speaks of (``CLOSED`` days included); a session's trade
+    day is the local day it closes on (a close at midnight belongs to the day before).
+    """
+
+    zone: ZoneInfo
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
+    first_day: dt.date
+    last_day: dt.date
+    day_closes: dict[dt.date, int] = field(default_factory=dict, repr=False)
+
+    def covers(self, day: dt.date) -> bool:
+        """True if IB listed ``day`` (a session or ``CLOSED``)."""
+        return self.first_day <= day <= self.last_day
+
+    def close_of_day(self, day: dt.date) -> int | None:
+        """The last close of the sessions of trade day ``day`` (None: none listed)."""
+        return self.day_closes.get(day)
+
+    def session_at(self, t: int) -> tuple[int, int] | None:
+        """``(open, close)`` of the session holding time ``t`` (ns), if any."""
+        i = bisect.bisect_right(self.opens, t) - 1
+        return (self.opens[i], self.closes[i]) if i >= 0 and t < self.closes[i] else None
+
+    def local_day(self, t: int) -> dt.date:
+        return dt.datetime.fromtimestamp(t // _NS, self.zone).date()
+
+    def end_of_day(self, day: dt.date) -> int:
+        """Local midnight after ``day`` (ns): no session of that trade day ends later."""
+        nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone)
+        return int(nxt.timestamp()) * _NS
+
+
+def zone_of(zone_id: str) -> ZoneInfo | None:
+    """The zone of IB's ``timeZoneId`` (``US/Eastern``, ``EST``, ``Europe/London``...)."""
+    name = (zone_id or "").strip().split(" ")[0]
+    if not name:
+        return None
+    try:
+        return ZoneInfo(_JAVA_ZONES.get(name.upper(), name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse_trading_hours(text: str, zone_id: str) -> TradingHours | None:
+    """IB's ``liquidHours``/``tradingHours`` text in ``timeZoneId``; ``None`` if either is
+    empty or unknown. Raises ``ValueError`` for text in neither of IB's two formats."""
+    tz = zone_of(zone_id)
+    if tz is None or not (text or "").strip():
+        return None
+    sessions: list[tuple[int, int]] = []
+    days: list[dt.date] = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        day_text, _, rest = part.partition(":")
+        day = _day(day_text)
+        days.append(day)
+        if rest.strip().upper() == "CLOSED":
+            continue
+        for span in filter(None, (r.strip() for r in rest.split(","))):
+            a, dash, b = span.partition("-")
+            if not dash:
+                raise ValueError(f"session {span!r} in {part!r} has no '-'")
+            start, start_day = _stamp(a, day, tz)
+            end, _ = _stamp(b, start_day, tz)
+            if end <= start and ":" not in b:  # old format past midnight: 1700-1600
+                end, _ = _stamp(b, start_day + dt.timedelta(days=1), tz)
+            if end <= start:
+                raise ValueError(f"session {span!r} in {part!r} ends before it opens")
+            sessions.append((start, end))
+    if not days:
+        return None
+    sessions.sort()
+    closes: dict[dt.date, int] = {}
+    for _, end in sessions:
+        trade_day = dt.datetime.fromtimestamp((end - 1) // _NS, tz).date()
+        closes[trade_day] = max(end, closes.get(trade_day, end))
+        days.append(trade_day)
+    return TradingHours(
+        tz,
+        tuple(s for s, _ in sessions),
+        tuple(e for _, e in sessions),
+        min(days),
+        max(days),
+        closes,
+    )
+
+
+def _day(text: str) -> dt.date:
+    text = text.strip()
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(f"date {text!r} is not YYYYMMDD")
+    return dt.datetime.strptime(text, "%Y%m%d").date()
+
+
+def _stamp(text: str, day: dt.date, tz: ZoneInfo) -> tuple[int, dt.date]:
+    """``HHMM`` on ``day`` or ``YYYYMMDD:HHMM`` in ``tz`` as UTC ns (``2400``: midnight
+    after the day), and the day it was written on."""
+    text = text.strip()
+    if ":" in text:
+        day_text, _, text = text.partition(":")
+        day = _day(day_text)
+    if len(text) != 4 or not text.isdigit() or int(text[:2]) > 24 or int(text[2:]) > 59:
+        raise ValueError(f"time {text!r} is not HHMM")
+    hh, mm = int(text[:2]), int(text[2:])
+    # aware + timedelta is wall-clock arithmetic: the offset is the one in force then
+    when = dt.datetime.combine(day, dt.time(), tz) + dt.timedelta(hours=hh, minutes=mm)
+    return int(when.timestamp()) * _NS, day
+
 
 @dataclass(frozen=True)
 class Instrument:
-    """A qualified contract and what order pricing needs from its details.
+    """A qualified contract and what order pricing and the bar feed need from its details.
 
     ``low_edges``/``increments`` are the bands of the contract's market rule
     (``market_rule``, ``None`` when IB named or answered none); empty means ``min_tick``
-    applies at every price.
+    applies at every price. ``liquid_hours``/``trading_hours`` are its sessions
+    (``None``: IB gave none that could be read).
     """
 
     symbol: str
@@ -67,6 +216,18 @@ class Instrument:
     market_rule: int | None = None
     low_edges: tuple[float, ...] = ()
     increments: tuple[float, ...] = ()
+    liquid_hours: TradingHours | None = None
+    trading_hours: TradingHours | None = None
+
+    def hours(self, use_rth: bool) -> TradingHours | None:
+        """The sessions bars with ``useRTH=use_rth`` keep to: liquid (regular) hours for
+        RTH bars, trading hours otherwise; the other list when IB gave only one."""
+        first, second = (
+            (self.liquid_hours, self.trading_hours)
+            if use_rth
+            else (self.trading_hours, self.liquid_hours)
+        )
+        return first if first is not None else second
 
     def tick_at(self, price: float) -> float:
         """The minimum price increment IB accepts at ``price``: the increment of the
@@ -87,6 +248,7 @@ class ContractBook:
         self._by_con_id: dict[int, str] = {}
         self._rules: dict[int, Bands] = {}  # the last good answer per market rule id
         self._warned: set[int] = set()  # rules already warned about
+        self._bad_hours: set[str] = set()  # symbols whose hours text was unreadable
 
     def spec(self, symbol: str) -> Contract:
         return Stock(symbol, self.exchange, self.currency)
@@ -123,8 +285,52 @@ class ContractBook:
             tick = float(d.minTick) if d.minTick and math.isfinite(d.minTick) else FALLBACK_TICK
             rule = rule_of[symbol]
             edges, incs = self._rules.get(rule, ((), ())) if rule is not None else ((), ())
-            self._by_symbol[symbol] = Instrument(symbol, c, int(c.conId), tick, rule, edges, incs)
+            liquid, trading = self._hours_of(symbol, d)
+            self._by_symbol[symbol] = Instrument(
+                symbol, c, int(c.conId), tick, rule, edges, incs, liquid, trading
+            )
             self._by_con_id[int(c.conId)] = symbol
+
+    async def refresh_hours(self, ib: IB, symbol: str, timeout: float) -> bool:
+        """Fetch ``symbol``'s details again and keep its new sessions (IB lists about a
+        week ahead). True if IB answered with exactly one contract; a qualified symbol is
+        needed. Errors other than a timeout propagate."""
+        inst = self.get(symbol)
+        try:
+            details = await asyncio.wait_for(ib.reqContractDetailsAsync(self.spec(symbol)), timeout)
+        except TimeoutError:
+            return False
+        if len(details or []) != 1:
+            return False
+        liquid, trading = self._hours_of(symbol, details[0])
+        self._by_symbol[symbol] = dataclasses.replace(
+            inst, liquid_hours=liquid, trading_hours=trading
+        )
+        return True
+
+    def _hours_of(
+        self, symbol: str, d: ContractDetails
+    ) -> tuple[TradingHours | None, TradingHours | None]:
+        """The liquid and trading hours of ``d``; unreadable text is warned about once per
+        symbol and left unknown."""
+        out: list[TradingHours | None] = []
+        for name in ("liquidHours", "tradingHours"):
+            text = getattr(d, name, "") or ""
+            try:
+                out.append(parse_trading_hours(text, d.timeZoneId or ""))
+            except ValueError as exc:
+                out.append(None)
+                if symbol not in self._bad_hours:
+                    self._bad_hours.add(symbol)
+                    log.warning(
+                        "%s: cannot read %s %r (timeZoneId %r): %s; its sessions are unknown",
+                        symbol,
+                        name,
+                        text[:80],
+                        d.timeZoneId,
+                        exc,
+                    )
+        return out[0], out[1]
 
     async def _fetch_rules(self, ib: IB, rule_of: dict[str, int | None], timeout: float) -> None:
         """Ask IB for each rule of ``rule_of`` (symbol -> rule id) once, concurrently, and

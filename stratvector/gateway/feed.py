@@ -6,9 +6,19 @@ per symbol and reports every newly *closed* bar to ``on_bar``.
 - Warmup and backfill go through the pacing-aware, Parquet-cached
   :class:`~stratvector.gateway.history.HistoryScheduler` (closed bars only).
 - Live bars come from ``reqHistoricalData(keepUpToDate=True)``, one subscription per
-  symbol. ``updates="forming"`` is IB's behaviour: the last bar of the stream is still
-  forming, so bar t is reported closed when bar t+1 first appears. ``updates="closed"``
-  is ibsim's: every update is a bar that has just closed, reported at once.
+  symbol. ``updates="closed"`` is ibsim's default: every update is a bar that has just
+  closed, reported at once. ``updates="forming"`` is IB's behaviour (and ibsim's with
+  ``forming_bars``): the last bar of the stream is still forming. Bar t is reported
+  closed when bar t+1 first appears *or* when its end plus a grace period has passed
+  on the clock, whichever comes first, and exactly once (:mod:`.sessions`: the end of
+  a daily bar is its session's close, from the contract's trading hours; one timer per
+  feed, cancelled on unsubscribe and disconnect). So the session's last bar and every
+  daily bar are decided at their close, as the backtest decides them, not at the next
+  session's open. Without trading hours a daily bar falls back to the next bar (logged
+  once per symbol).
+- A bar closed by the clock is decided with its latest values. If IB then revises it
+  (a late update, or bar t+1 arriving with other values for bar t), a warning names the
+  symbol, the bar and the change, and the decided values are kept: the decision is made.
 - After a reconnect (ib_async drops every subscription), :meth:`resubscribe` cancels the
   old streams, backfills the gap since the last held bar from history, and subscribes
   again. Bars that arrive this way are appended silently (``catch-up``); the trader
@@ -41,12 +51,22 @@ from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import WarmupError
 from stratvector.gateway.history import MAX_DURATION, HistoryError, HistoryScheduler, ib_bar_size
 from stratvector.gateway.pacing import PacingGate, RequestKey
+from stratvector.gateway.sessions import (
+    CLOSE_GRACE,
+    SESSION_CLOSE_GRACE,
+    Clock,
+    CloseTimer,
+    HoursRefresher,
+    WallClock,
+    bar_end,
+)
 from stratvector.gateway.window import BarWindow
 
 log = logging.getLogger("stratvector.gateway.feed")
 
 _S = 1_000_000_000
 _FATAL_REASONS = ("unknown_contract", "invalid", "rejected")
+_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +81,12 @@ class ClosedBar:
 
 
 class BarFeed:
-    """Closed bars of a set of symbols at one bar size. Constructor does no I/O."""
+    """Closed bars of a set of symbols at one bar size. Constructor does no I/O.
+
+    ``close_grace`` / ``session_close_grace`` are the seconds after an intraday bar's
+    end / a session's close before a forming bar is closed by ``clock`` (default the
+    system clock; tests give a simulated one).
+    """
 
     def __init__(
         self,
@@ -77,6 +102,9 @@ class BarFeed:
         request_timeout: float = 60.0,
         subscribe_retries: int = 5,
         retry_delay: float = 1.0,
+        close_grace: float = CLOSE_GRACE,
+        session_close_grace: float = SESSION_CLOSE_GRACE,
+        clock: Clock | None = None,
     ) -> None:
         self.contracts = contracts
         self.symbols = list(dict.fromkeys(symbols))
@@ -96,6 +124,25 @@ class BarFeed:
         self.live = False  # False: updates are buffered as catch-up bars (not reported)
         self._rounds: dict[str, int] = {}
         self.refusals = 0  # subscriptions IB refused (pacing) and retried
+        self.close_grace = close_grace
+        self.session_close_grace = session_close_grace
+        self.timer = CloseTimer(clock or WallClock(), self._on_due)
+        self.timer_closes = 0  # bars closed by the clock rather than by the next bar
+        self.revisions = 0  # revisions of decided bars warned about
+        self.hours = HoursRefresher(contracts, request_timeout, self._hours_refreshed)
+        self._decided: dict[str, tuple[int, tuple[float, ...]]] = {}  # closed by the clock
+        self._revised: dict[str, tuple[float, ...]] = {}  # the last revision warned about
+        self._no_timer: set[str] = set()  # symbols logged as closing by the next bar only
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of the close timer (settable before subscribing)."""
+        return self.timer.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.timer.cancel()
+        self.timer.clock = clock
 
     # ------------------------------------------------------------------ history
 
@@ -158,6 +205,7 @@ class BarFeed:
         in the same gate as the warmup requests, so they never cause error 162 together.
         """
         self.unsubscribe(ib)
+        self.hours.ib = ib
         await asyncio.gather(*(self._subscribe_one(ib, s, gate) for s in self.symbols))
 
     @property
@@ -208,11 +256,14 @@ class BarFeed:
         window = self.windows[symbol]
         initial = list(bars) if self.updates == "closed" else list(bars)[:-1]
         for b in initial:
-            self._append(window, b)
+            if not self._append(window, b):
+                self._check_revision(symbol, b)  # held: changed since it was decided?
         handler = self._make_handler(symbol)
         bars.updateEvent += handler
         self._subs[symbol] = bars
         self._handlers[symbol] = handler
+        if self.updates == "forming":
+            self._forming(symbol, bars[-1])  # closed already if its end + grace is past
 
     def _duration(self, round_: int = 0) -> str:
         """The initial history of a subscription: ten bars and at least five days back
@@ -240,6 +291,7 @@ class BarFeed:
                 bars.updateEvent -= self._handlers[symbol]
         self._subs.clear()
         self._handlers.clear()
+        self._stop_timer()
 
     def unsubscribe(self, ib: IB) -> None:
         """Cancel the subscriptions of the current connection."""
@@ -251,23 +303,123 @@ class BarFeed:
                     ib.cancelHistoricalData(bars)
         self._subs.clear()
         self._handlers.clear()
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        """Cancel the close timer and any hours refresh (no subscription, no closes)."""
+        self.timer.cancel()
+        self.hours.cancel()
 
     def _make_handler(self, symbol: str) -> Callable[[BarDataList, bool], None]:
-        window = self.windows[symbol]
-
         def on_update(bars: BarDataList, has_new_bar: bool) -> None:
             received = time.perf_counter()
-            if not has_new_bar:
-                return  # the forming bar changed (IB) or a closed bar was revised
-            closed = bars[-1] if self.updates == "closed" else (bars[-2] if len(bars) > 1 else None)
+            if self.updates == "closed":
+                if has_new_bar:
+                    self._close(symbol, bars[-1], received)
+            elif has_new_bar:
+                if len(bars) > 1:
+                    self._close(symbol, bars[-2], received)
+                self._forming(symbol, bars[-1])
+            else:  # the forming bar changed, or IB revised the bar the clock closed
+                self._check_revision(symbol, bars[-1])
             if len(bars) > 16:
                 del bars[:-4]
-            if closed is None or not self._append(window, closed):
-                return
-            if self.live:
-                self.on_bar(ClosedBar(symbol, self.bar_size, int(window.last_time or 0), received))
 
         return on_update
+
+    def _close(self, symbol: str, bar: Any, received: float) -> None:
+        """``bar`` is closed (the next one appeared): report it unless it is held already
+        (closed by the clock: then only a revision is checked)."""
+        t = _bar_ns(bar.date)
+        self.timer.disarm(symbol, t)
+        if not self._append(self.windows[symbol], bar):
+            self._check_revision(symbol, bar)
+            return
+        if self.live:
+            self.on_bar(ClosedBar(symbol, self.bar_size, t, received))
+
+    # ------------------------------------------------------------------ close timer
+
+    def _forming(self, symbol: str, bar: Any) -> None:
+        """``bar`` is the forming bar of ``symbol``'s stream: set its deadline, or close
+        it now if that has passed (e.g. the last bar of a subscription made after the
+        close)."""
+        t = _bar_ns(bar.date)
+        last = self.windows[symbol].last_time
+        if last is not None and t <= last:
+            self._check_revision(symbol, bar)  # resubscribed: held already
+            return
+        hours = self.contracts.get(symbol).hours(self.use_rth)
+        end = bar_end(t, self.step, hours)
+        if end is None:
+            if symbol not in self._no_timer:
+                self._no_timer.add(symbol)
+                why = (
+                    f"{self.bar_size} bars are longer than a day"
+                    if self.step > 86400 * _S
+                    else "IB gave no readable trading hours (liquidHours/tradingHours "
+                    "with timeZoneId), so a daily bar's close is unknown"
+                )
+                log.warning("%s: %s; each bar is decided when the next one appears", symbol, why)
+            return
+        if hours is not None and not end.listed:
+            day = hours.local_day(t) if self.step < 86400 * _S else _utc_day(t)
+            if day > hours.last_day:
+                self.hours.ask(symbol, day)
+        grace = self.session_close_grace if end.at_close else self.close_grace
+        deadline = end.end / _S + grace
+        if deadline <= self.timer.clock.time():
+            self._close_forming(symbol, bar)
+        else:
+            self.timer.arm(symbol, t, deadline)
+
+    def _on_due(self, symbol: str, t: int) -> None:
+        bars = self._subs.get(symbol)
+        if bars and _bar_ns(bars[-1].date) == t:
+            self._close_forming(symbol, bars[-1])
+
+    def _close_forming(self, symbol: str, bar: Any) -> None:
+        """Close the forming ``bar`` by the clock with its latest values, once."""
+        received = time.perf_counter()
+        t = _bar_ns(bar.date)
+        self.timer.disarm(symbol, t)
+        if not self._append(self.windows[symbol], bar):
+            return
+        self._decided[symbol] = (t, _values(bar))
+        self._revised.pop(symbol, None)
+        self.timer_closes += 1
+        if self.live:
+            self.on_bar(ClosedBar(symbol, self.bar_size, t, received))
+
+    def _check_revision(self, symbol: str, bar: Any) -> None:
+        """Warn once per change when IB revises a bar the clock closed; keep the
+        decided values (the decision is made)."""
+        decided = self._decided.get(symbol)
+        if decided is None or decided[0] != (t := _bar_ns(bar.date)):
+            return
+        now = _values(bar)
+        if now == decided[1] or now == self._revised.get(symbol):
+            return
+        self._revised[symbol] = now
+        self.revisions += 1
+        change = ", ".join(
+            f"{name} {a:g} -> {b:g}"
+            for name, a, b in zip(_FIELDS, decided[1], now, strict=True)
+            if a != b
+        )
+        log.warning(
+            "%s %s bar %s revised by IB after it was decided: %s; keeping the decided values",
+            symbol,
+            self.bar_size,
+            pd.Timestamp(t, tz="UTC").isoformat(),
+            change,
+        )
+
+    def _hours_refreshed(self, symbol: str) -> None:
+        """Fresh hours came: set the forming bar's deadline again from them."""
+        bars = self._subs.get(symbol)
+        if bars and self.timer.armed(symbol) == _bar_ns(bars[-1].date):
+            self._forming(symbol, bars[-1])
 
     @staticmethod
     def _append(window: BarWindow, bar: Any) -> bool:
@@ -279,6 +431,14 @@ class BarFeed:
             float(bar.close),
             max(float(bar.volume), 0.0),
         )
+
+
+def _values(bar: Any) -> tuple[float, ...]:
+    return tuple(float(getattr(bar, name)) for name in _FIELDS)
+
+
+def _utc_day(t: int) -> dt.date:
+    return dt.datetime.fromtimestamp(t // _S, dt.UTC).date()
 
 
 def _seconds(duration: str) -> int:

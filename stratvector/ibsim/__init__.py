@@ -31,9 +31,29 @@ revealed whole at their close; there is no intrabar data.
   realtimeBar, market-data subscribers get its ticks; then positions and account
   updates are pushed.
 - A keepUpToDate bar list therefore always ends with a closed bar and grows by one
-  closed bar per step (``hasNewBar`` is True). Real IB also keeps the current, still
-  forming bar at the end; ibsim has no intrabar data, so it never sends one. For a bar
-  size coarser than the files', the last bar grows as file bars close, as IB's does.
+  closed bar per step (``hasNewBar`` is True). For a bar size coarser than the files',
+  the last bar grows as file bars close, as IB's does.
+- With ``forming_bars`` (``--forming-bars``) the list ends, as IB's does, with the bar
+  that is forming. Each bar *opens* at its session time (intraday: its start; daily: the
+  session open of its date) and is sent with its open as open, high, low and close and
+  no volume (ibsim has no intrabar data: that is its only value until it closes); it
+  *closes* at its end (daily: the session close) and is sent again, whole, as an update
+  of the same bar. The next bar opens at once when it starts at that close (inside a
+  session), otherwise when the clock reaches its open: after a session's last bar, and
+  after every daily bar, nothing forms until the next session. The clock then has a
+  time between bars: ``await IBSim.advance_time(seconds)`` lets simulated time pass
+  (bars open and close as it passes them), ``step``/``advance`` jump to the next close,
+  ``reqCurrentTime`` and handshake times follow it, and a request ending now also gets
+  the forming bar. Orders sent while a bar forms fill at its open, like those sent
+  before it opened.
+- Trading sessions (:mod:`stratvector.ibsim.sessions`): ``session`` hours in
+  ``time_zone`` for daily bars (default the whole UTC day), runs of back-to-back bars
+  for intraday bars. Contract details report them as ``liquidHours`` and
+  ``tradingHours`` (one text: ibsim has no extended hours) with ``timeZoneId``, for the
+  days from yesterday to six days ahead, as IB lists about a week.
+- :meth:`IBSim.revise_last_bar` sends a symbol's last closed bar again with other values
+  to its keepUpToDate subscribers, as IB revises a bar after its close (the stored bars
+  do not change).
 - Historical requests return closed bars only, up to ``min(endDateTime, now)`` where
   now is the close of the last closed bar (``reqCurrentTime`` answers it): never the
   future.
@@ -42,7 +62,9 @@ revealed whole at their close; there is no intrabar data.
 
 Where ibsim knowingly differs from IB Gateway
 ---------------------------------------------
-- No forming bar: keepUpToDate lists end with a closed bar (see above).
+- No forming bar by default: keepUpToDate lists end with a closed bar (see above); with
+  ``forming_bars`` the forming bar holds only its open until it closes, and IB's ~5 s
+  updates in between are not sent.
 - By default every order works until filled or cancelled: DAY orders expire at the end
   of their UTC day only with ``expire_day_orders``; ``outsideRth`` is ignored.
   Supported types: MKT, LMT,

@@ -4,6 +4,7 @@
                       [--account DU1234567] [--commission ibkr_fixed] [--slippage none]
                       [--control-port 4003] [--transcript run.jsonl]
                       [--market-rule 0:0.0001,1:0.01] [--min-tick 0.01]
+                      [--forming-bars] [--session 09:30-16:00] [--time-zone US/Eastern]
     stratvector ibsim --control-port 4003 --ctl "restart 10"
 
 The server prints ``ibsim listening on HOST:PORT`` once it accepts connections, and
@@ -118,6 +119,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-tick", type=float, default=0.01, help="minTick of contract details (default 0.01)"
     )
+    parser.add_argument(
+        "--forming-bars",
+        action="store_true",
+        help="keepUpToDate streams end with the forming bar, as IB's do",
+    )
+    parser.add_argument(
+        "--session",
+        default=None,
+        help="daily bars' session HH:MM-HH:MM in --time-zone (default the whole day)",
+    )
+    parser.add_argument(
+        "--time-zone", default="UTC", help="time zone of the sessions (timeZoneId; default UTC)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the jitter random generator")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
@@ -157,6 +171,9 @@ def config_from_args(args: argparse.Namespace) -> IBSimConfig:
         seed=args.seed,
         market_rule=_market_rule(args.market_rule, args.market_rule_id),
         min_tick=args.min_tick,
+        forming_bars=args.forming_bars,
+        session=args.session,
+        time_zone=args.time_zone,
     )
 
 

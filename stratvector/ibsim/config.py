@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stratvector.backtest.costs import (
     COMMISSION_MODELS,
@@ -20,6 +21,7 @@ from stratvector.backtest.costs import (
     NoSlippage,
 )
 from stratvector.errors import ConfigError
+from stratvector.ibsim.sessions import parse_session
 from stratvector.ibsim.ticks import US_STOCK_RULE, MarketRule
 
 #: Server versions this stand-in can speak (ib_async 2.1 asks for 157..178).
@@ -104,6 +106,15 @@ class IBSimConfig:
       ``min_tick``.
     - ``min_tick``: the ``minTick`` contract details report (IB's is one number, not the
       rule: 0.01 for US stocks, usually the smallest increment on tiered exchanges).
+    - ``forming_bars``: keepUpToDate streams end with the bar that is forming, as IB's
+      do: a bar opens (sent with its open as every price) and later closes (sent again,
+      whole); ``reqCurrentTime`` is the simulated time between. Off by default: every
+      update is a closed bar.
+    - ``session`` / ``time_zone``: trading sessions (:mod:`stratvector.ibsim.sessions`):
+      daily bars trade ``session`` (``"09:30-16:00"``; ``None``: the whole day) of their
+      date in ``time_zone`` (an IANA name, reported as ``timeZoneId``); intraday bars'
+      sessions are their runs of back-to-back bars. Contract details report them as
+      ``liquidHours`` and ``tradingHours``; with forming bars, bars open and close by them.
     """
 
     bars: Path
@@ -129,6 +140,9 @@ class IBSimConfig:
     portfolio_interval: float = 0.0
     market_rule: MarketRule | None = US_STOCK_RULE
     min_tick: float = 0.01
+    forming_bars: bool = False
+    session: str | None = None
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bars", Path(self.bars))
@@ -162,6 +176,17 @@ class IBSimConfig:
             raise ConfigError("ibsim market_rule must be a MarketRule (or None)")
         if not isinstance(self.commission, CostModel) or not isinstance(self.slippage, CostModel):
             raise ConfigError("ibsim commission and slippage must be cost model dataclasses")
+        if self.session is not None:
+            try:
+                parse_session(self.session)
+            except ValueError as exc:
+                raise ConfigError(f"ibsim {exc}") from exc
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"ibsim time_zone {self.time_zone!r} is not a known zone (e.g. US/Eastern)"
+            ) from exc
 
 
 def _is_loopback(host: str) -> bool:

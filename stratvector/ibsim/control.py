@@ -2,8 +2,9 @@
 
 Control port (loopback only): one command per line, one JSON line back, e.g.::
 
-    status | step [n] | drop | restart [seconds] | lost | restored [lost|kept]
+    status | step [n] | time SECONDS | drop | restart [seconds] | lost | restored [lost|kept]
     reject [reason...] | jitter MAX [MIN] | replay SPEED | pause
+    revise SYMBOL field=value... (e.g. ``revise AAPL close=101.5``)
 
 Signals (POSIX): SIGUSR1 drops every connection, SIGUSR2 toggles connectivity
 (1100, then 1102), SIGHUP simulates a Gateway restart.
@@ -29,6 +30,8 @@ log = logging.getLogger("stratvector.ibsim.control")
 COMMANDS = (
     "status",
     "step",
+    "time",
+    "revise",
     "drop",
     "restart",
     "lost",
@@ -52,6 +55,12 @@ async def execute(sim: IBSim, line: str, restart_downtime: float = 5.0) -> dict[
         if cmd == "step":
             n = int(args[0]) if args else 1
             return {"ok": True, "closed": await sim.advance(min(max(n, 0), 100_000))}
+        if cmd == "time":
+            return {"ok": True, "closed": await sim.advance_time(min(float(args[0]), 1e9))}
+        if cmd == "revise":
+            changes = dict(a.split("=", 1) for a in args[1:])
+            n = sim.revise_last_bar(args[0], **{k: float(v) for k, v in changes.items()})
+            return {"ok": True, "subscriptions": n}
         if cmd == "drop":
             return {"ok": True, "dropped": sim.drop_connections()}
         if cmd == "restart":

@@ -123,7 +123,9 @@ def req_contract_details(s: Session, r: FieldReader) -> None:
     if inst is None:
         s.send_error(req_id, 200, NO_SECURITY)
         return
-    s.send(m.contract_data(s.version, req_id, inst))
+    clock = s.ctx.clock
+    hours = clock.sessions.hours_text(clock.now())
+    s.send(m.contract_data(s.version, req_id, inst, clock.sessions.zone_id, hours))
     s.send(m.contract_data_end(req_id))
 
 

@@ -77,6 +77,13 @@ class Hub:
         for s in self.live():
             s.on_bars(revealed)
 
+    def bars_opened(self, opened: list[tuple[Instrument, int]]) -> None:
+        for s in self.live():
+            s.on_bars_opened(opened)
+
+    def revise(self, inst: Instrument, i: int, changes: dict[str, float]) -> int:
+        return sum(s.revise(inst, i, changes) for s in self.live())
+
     def notice(self, code: int, text: str) -> None:
         """An error/notice with reqId -1 to every live session (1100, 1101, 1102...)."""
         for s in self.live():

@@ -9,6 +9,14 @@ of the last closed bar, ``timeline[p - 1] + bar_duration``; ``reqCurrentTime`` a
 :meth:`SimClock.advance` closes the next timeline entry; nothing else moves time.
 
 Historical answers contain closed bars only, ending at ``min(endDateTime, now)``.
+
+Forming bars (``forming=True``): each timeline entry also *opens*, at its session time
+(:mod:`stratvector.ibsim.sessions`: intraday at its start, daily at the session open of
+its date) and closes at its end (daily: the session close). ``opened`` says the next
+entry has opened (its bars are forming); :meth:`SimClock.open_next` opens it. "Now" is
+then a time of its own (:attr:`SimClock.time_ns`): the open or close last passed, or
+where :meth:`SimClock.move_to` put it between them. A request ending now also gets the
+forming bar (its open as every price, no volume), as IB sends the bar in progress.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import pandas as pd
 from stratvector.data import load_bars, symbols_in
 from stratvector.errors import DataError
 from stratvector.ibsim.requests import ContractSpec
+from stratvector.ibsim.sessions import SessionTable, build_sessions
 from stratvector.ibsim.ticks import ON_GRID_TOLERANCE, US_STOCK_RULE, MarketRule
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$")
@@ -280,11 +289,25 @@ def _infer_bar_duration(instruments: object) -> pd.Timedelta:
 
 
 class SimClock:
-    """The server's one clock: how many timeline entries are closed (see module docstring)."""
+    """The server's one clock: how many timeline entries are closed (see module docstring).
 
-    def __init__(self, store: BarStore, start: str | int | None = None) -> None:
+    ``sessions`` (:class:`~stratvector.ibsim.sessions.SessionTable`) gives each entry's
+    open and close time; default the bars' own times in UTC.
+    """
+
+    def __init__(
+        self,
+        store: BarStore,
+        start: str | int | None = None,
+        *,
+        sessions: SessionTable | None = None,
+        forming: bool = False,
+    ) -> None:
         self.store = store
         self.timeline = store.timeline
+        self.sessions = sessions or build_sessions(store.timeline, store.bar_duration, None, "UTC")
+        self.forming = forming
+        self.opened = False
         n = len(self.timeline)
         if start is None:
             pos = min(252, n - 1)
@@ -297,6 +320,8 @@ class SimClock:
         if not 0 <= pos <= n:
             raise DataError(f"ibsim start {start!r} is outside the data (0..{n} bars)")
         self.pos = pos
+        #: forming mode's time (ns): the close of the last closed entry to begin with
+        self.time_ns = int(self.sessions.closes[pos - 1]) if pos else int(self.sessions.opens[0])
 
     @property
     def at_end(self) -> bool:
@@ -307,10 +332,45 @@ class SimClock:
         if self.at_end:
             return None
         self.pos += 1
+        if self.forming:
+            self.opened = False
+            self.time_ns = max(self.time_ns, int(self.sessions.closes[self.pos - 1]))
         return self.pos - 1
 
+    def next_event(self) -> int | None:
+        """When the clock next has something to do (ns): the next entry's open (forming
+        mode, none open) or the close of the next entry; ``None`` at the end."""
+        if self.at_end:
+            return None
+        if self.forming and not self.opened:
+            return int(self.sessions.opens[self.pos])
+        if self.forming:
+            return int(self.sessions.closes[self.pos])
+        return int(self.timeline[self.pos] + self.store.bar_duration.value)
+
+    def open_next(self) -> int | None:
+        """Forming mode: open the next entry (its bars start forming); its index, or
+        ``None`` if one is open already or the data has ended."""
+        if self.at_end or self.opened or not self.forming:
+            return None
+        self.opened = True
+        self.time_ns = max(self.time_ns, int(self.sessions.opens[self.pos]))
+        return self.pos
+
+    def move_to(self, t_ns: int) -> None:
+        """Forming mode: time passes to ``t_ns`` (never backwards; nothing opens or
+        closes here: the server does that first)."""
+        self.time_ns = max(self.time_ns, int(t_ns))
+
+    def forming_bar(self, inst: Instrument) -> int | None:
+        """Index of ``inst``'s bar that is forming now, if any."""
+        return self.bar_at(inst, self.pos) if self.opened else None
+
     def now(self) -> pd.Timestamp:
-        """The close of the last closed bar (the start of the data before any bar closed)."""
+        """The close of the last closed bar (the start of the data before any bar closed);
+        in forming mode the clock's own time."""
+        if self.forming:
+            return pd.Timestamp(self.time_ns, tz="UTC")
         if self.pos == 0:
             return pd.Timestamp(int(self.timeline[0]), tz="UTC")
         return pd.Timestamp(int(self.timeline[self.pos - 1]), tz="UTC") + self.store.bar_duration
@@ -402,6 +462,13 @@ def history(
     closed = inst.bars.iloc[: clock.closed_count(inst)]
     t = closed.index
     sel = closed[(t >= start) & (t < end)]
+    j = clock.forming_bar(inst) if end == now else None
+    if j is not None and inst.time(j) >= start:
+        o = float(inst.open[j])
+        row = pd.DataFrame(
+            {"open": o, "high": o, "low": o, "close": o, "volume": 0.0}, index=[inst.time(j)]
+        )
+        sel = pd.concat([sel, row]) if len(sel) else row
     if pd.Timedelta(seconds=size.seconds) != file_bar_size or size.months:
         sel = aggregate(sel, size)
     return sel, size, start, end

@@ -110,8 +110,11 @@ def _contract_block(inst: Instrument, exchange: str) -> Msg:
     ]
 
 
-def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
-    """contractDetails (10); a version field and mdSizeMultiplier only before v164."""
+def contract_data(
+    v: int, req_id: int, inst: Instrument, zone_id: str = "UTC", hours: str = ""
+) -> Msg:
+    """contractDetails (10); a version field and mdSizeMultiplier only before v164.
+    ``hours`` is both tradingHours and liquidHours, in ``zone_id``."""
     msg: Msg = [CONTRACT_DATA]
     if v < 164:
         msg.append(8)
@@ -144,9 +147,9 @@ def contract_data(v: int, req_id: int, inst: Instrument) -> Msg:
         "",  # industry
         "",  # category
         "",  # subcategory
-        "UTC",  # timeZoneId: ibsim's bars and clock are UTC
-        "",  # tradingHours
-        "",  # liquidHours
+        zone_id,  # timeZoneId
+        hours,  # tradingHours
+        hours,  # liquidHours
         "",  # evRule
         "",  # evMultiplier
         0,  # secIdList count

@@ -31,6 +31,7 @@ from stratvector.ibsim.hub import Hub
 from stratvector.ibsim.market import BarStore, SimClock
 from stratvector.ibsim.orders import OrderBook
 from stratvector.ibsim.session import LOST_TEXT, Session
+from stratvector.ibsim.sessions import build_sessions
 from stratvector.ibsim.transcript import Transcript
 
 log = logging.getLogger("stratvector.ibsim")
@@ -73,7 +74,8 @@ class IBSim:
             min_tick=cfg.min_tick,
             market_rule=cfg.market_rule,
         )
-        clock = SimClock(store, cfg.start)
+        sessions = build_sessions(store.timeline, store.bar_duration, cfg.session, cfg.time_zone)
+        clock = SimClock(store, cfg.start, sessions=sessions, forming=cfg.forming_bars)
         hub = Hub(cfg.master_client_id)
         faults = FaultState(rng=random.Random(cfg.seed))
         book = OrderBook(
@@ -97,6 +99,7 @@ class IBSim:
             n = clock.closed_count(inst)
             if n:
                 account.mark(inst, float(inst.close[n - 1]))
+        self._open_if_due()  # forming bars: the next bar may be forming already
         await self._listen(cfg.port)
         if cfg.speed:
             self.start_replay(cfg.speed)
@@ -189,8 +192,14 @@ class IBSim:
 
     def step(self) -> bool:
         """Close the next timeline bar: fills first (at this bar's prices), then bar and
-        tick updates, then position and account pushes. False at the end of the data."""
+        tick updates, then position and account pushes. False at the end of the data.
+
+        With forming bars the bar opens first if it has not (time jumps to its open, then
+        to its close), and the following bar opens at once when it starts at this close.
+        """
         ctx = self.ctx
+        if ctx.clock.forming and not ctx.clock.opened:
+            self._open()
         k = ctx.clock.advance()
         if k is None:
             return False
@@ -214,7 +223,67 @@ class IBSim:
             moved = [v for v in changed if v.qty != held.get(v.inst.con_id, 0.0)]
             if moved:
                 ctx.hub.account_changed(moved)
+        self._open_if_due()
         return True
+
+    def _open(self) -> None:
+        """Forming bars: open the next timeline entry and send its bars to subscribers."""
+        ctx = self.ctx
+        k = ctx.clock.open_next()
+        if k is None:
+            return
+        opened = []
+        for inst in ctx.store.instruments.values():
+            i = ctx.clock.bar_at(inst, k)
+            if i is not None:
+                opened.append((inst, i))
+        ctx.hub.bars_opened(opened)
+
+    def _open_if_due(self) -> None:
+        clock = self.ctx.clock
+        if clock.forming and not clock.opened:
+            due = clock.next_event()
+            if due is not None and due <= clock.time_ns:
+                self._open()
+
+    def step_time(self, seconds: float) -> int:
+        """Let ``seconds`` of simulated time pass: every bar whose close comes by then
+        closes (as :meth:`step`), with forming bars every bar whose open comes opens.
+        Returns how many bars closed. Without forming bars the clock's time stays the
+        close of the last closed bar."""
+        clock = self.ctx.clock
+        target = int(clock.now().value) + round(max(0.0, seconds) * 1e9)
+        closed = 0
+        while (due := clock.next_event()) is not None and due <= target:
+            if clock.forming and not clock.opened:
+                self._open()
+            elif self.step():
+                closed += 1
+        clock.move_to(target)
+        return closed
+
+    async def advance_time(self, seconds: float) -> int:
+        """:meth:`step_time`, then flush every session's output. Returns bars closed."""
+        closed = self.step_time(seconds)
+        await self.flush()
+        return closed
+
+    def revise_last_bar(self, symbol: str, **changes: float) -> int:
+        """Send ``symbol``'s last closed bar again with ``changes`` (``open``, ``high``,
+        ``low``, ``close``, ``volume``) to its keepUpToDate subscribers, as IB revises a
+        bar after its close. The stored bars are not changed. Returns how many
+        subscriptions got it."""
+        ctx = self.ctx
+        inst = ctx.store.by_symbol(symbol)
+        if inst is None:
+            raise ValueError(f"ibsim has no symbol {symbol!r}")
+        unknown = set(changes) - {"open", "high", "low", "close", "volume"}
+        if unknown:
+            raise ValueError(f"cannot revise {', '.join(sorted(unknown))} of a bar")
+        n = ctx.clock.closed_count(inst)
+        if not n:
+            raise ValueError(f"{symbol} has no closed bar yet")
+        return ctx.hub.revise(inst, n - 1, {k: float(v) for k, v in changes.items()})
 
     async def advance(self, n: int = 1) -> int:
         """Close ``n`` bars (fewer at the end of the data), then flush every session's
@@ -330,6 +399,7 @@ class IBSim:
             "clients": sorted(s.client_id for s in ctx.hub.live() if s.client_id is not None),
             "now": ctx.clock.now().isoformat(),
             "position": ctx.clock.pos,
+            "forming": ctx.clock.opened,
             "bars": len(ctx.clock.timeline),
             "replaying": self._replay is not None and not self._replay.done(),
             "connectivity_lost": ctx.faults.connectivity_lost,

@@ -26,11 +26,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from stratvector.ibsim import messages as m
 from stratvector.ibsim.config import MIN_SERVER_VERSION
-from stratvector.ibsim.market import BarSize, Instrument, bucket_keys, format_bar_time
+from stratvector.ibsim.market import BarSize, Instrument, format_bar_time
 from stratvector.ibsim.orders import Ack, Cancelled, Filled, OrderError, Rejected, SimOrder
 from stratvector.ibsim.protocol import (
     HANDSHAKE_PREFIX,
@@ -42,6 +40,7 @@ from stratvector.ibsim.protocol import (
     parse_version_range,
     split_fields,
 )
+from stratvector.ibsim.stream import stream_bar
 
 if TYPE_CHECKING:
     from stratvector.ibsim.account import ExecutionRecord, PositionView
@@ -436,32 +435,37 @@ class Session:
             if i is not None:
                 self.send_ticks(req_id, inst, i)
 
-    def _send_hist_update(self, req_id: int, sub: HistSub, i: int) -> None:
-        inst = sub.inst
-        if sub.same_size:
-            j = i
-            label = inst.time(i)
-        else:
-            # Grow the current bucket from the file bars it holds so far.
-            index = pd.DatetimeIndex(inst.times[max(0, i - 5000) : i + 1], tz="UTC")
-            keys = bucket_keys(index, sub.size)
-            first = len(keys) - 1
-            while first > 0 and keys[first - 1] == keys[-1]:
-                first -= 1
-            j = i - (len(keys) - 1 - first)
-            fixed = not sub.size.months and sub.size.seconds % (7 * 86400) != 0
-            label = pd.Timestamp(int(keys[-1]), tz="UTC") if fixed else inst.time(j)
-        self.send(
-            m.historical_data_update(
-                req_id,
-                format_bar_time(label, sub.size, sub.format_date),
-                float(inst.open[j]),
-                float(inst.high[j : i + 1].max()),
-                float(inst.low[j : i + 1].min()),
-                float(inst.close[i]),
-                float(inst.volume[j : i + 1].sum()),
-            )
-        )
+    def on_bars_opened(self, opened: list[tuple[Instrument, int]]) -> None:
+        """Forming bars: a new bar has opened; keepUpToDate subscribers get it (its open)."""
+        fresh = {inst.con_id: i for inst, i in opened}
+        for req_id, sub in list(self.subs.hist.items()):
+            i = fresh.get(sub.inst.con_id)
+            if i is not None:
+                self._send_hist_update(req_id, sub, i, forming=True)
+
+    def revise(self, inst: Instrument, i: int, changes: dict[str, float]) -> int:
+        """Send bar ``i`` of ``inst`` again with ``changes`` to its keepUpToDate
+        subscribers (a late revision by IB); returns how many got it."""
+        subs = [(r, sub) for r, sub in self.subs.hist.items() if sub.inst.con_id == inst.con_id]
+        for req_id, sub in subs:
+            self._send_hist_update(req_id, sub, i, changes=changes)
+        return len(subs)
+
+    def _send_hist_update(
+        self,
+        req_id: int,
+        sub: HistSub,
+        i: int,
+        forming: bool = False,
+        changes: dict[str, float] | None = None,
+    ) -> None:
+        label, *values = stream_bar(sub.inst, sub.size, sub.same_size, i, forming)
+        if changes:
+            names = ("open", "high", "low", "close", "volume")
+            values = [changes.get(n, v) for n, v in zip(names, values, strict=True)]
+        o, h, lo, c, vol = values
+        date = format_bar_time(label, sub.size, sub.format_date)
+        self.send(m.historical_data_update(req_id, date, o, h, lo, c, vol))
 
     def send_ticks(self, req_id: int, inst: Instrument, i: int) -> None:
         """Top-of-book and last-trade ticks from bar ``i`` (bid = ask = last = close)."""
