@@ -15,12 +15,16 @@ Modules, each small, I/O at the edges:
 - :mod:`~stratvector.gateway.execution`: the write-ahead send (intents journaled, then
   ``placeOrder``), built by :mod:`~stratvector.gateway.outgoing`, tracked in
   :mod:`~stratvector.gateway.order_book`; :mod:`~stratvector.gateway.receiver` books
-  what IB reports (fills, commissions, statuses); the journal's writer thread is
-  :mod:`~stratvector.gateway.journal_queue`; latencies :mod:`~stratvector.gateway.latency`.
+  what IB reports (fills, commissions, statuses), :mod:`~stratvector.gateway.refusals`
+  decides what IB's refusals mean (brackets never transmitted, protective exits
+  refused); the journal's writer thread is :mod:`~stratvector.gateway.journal_queue`;
+  latencies :mod:`~stratvector.gateway.latency`.
 - :mod:`~stratvector.gateway.guard`: pre-trade risk and the kill switch.
 - :mod:`~stratvector.gateway.reconcile`: IB vs the journal after every (re)connect.
 - :mod:`~stratvector.gateway.trader`: the wiring, with an observable state
-  (:mod:`~stratvector.gateway.status`: its snapshot).
+  (:mod:`~stratvector.gateway.status`: its snapshot); the journal checked and read back
+  at start-up in :mod:`~stratvector.gateway.restore`, settled orders forgotten and
+  memory released in :mod:`~stratvector.gateway.housekeeping`.
 """
 
 from stratvector.gateway.errors import (

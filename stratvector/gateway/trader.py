@@ -13,12 +13,15 @@ every change of interest (state, bar decided, order sent or acknowledged, fill) 
 :meth:`Trader.until`, which tests and the status line await instead of sleeping.
 
 Start-up order (each step can fail with one clear error, before any order is sent):
-config validation (constructor), journal open, connect, paper/live account check,
-contract qualification, then the sync below. After every (re)connect the supervisor
-runs the same sync: executions since the last journaled fill, pending intents against
-IB's orders, history warmup or gap backfill and fresh bar subscriptions, positions
-against the journal, intents that never left, the halt flag; then each strategy
-decides once on the newest bar it has not decided yet.
+config validation (constructor), the journal URL's check, connect, paper/live account
+check, contract qualification, journal open and read back (ledgers, booked execIds,
+last targets: :mod:`~stratvector.gateway.restore`), then the sync below. After every
+(re)connect the supervisor runs the same sync: executions since the last journaled
+fill, pending intents against IB's orders, history warmup or gap backfill and fresh bar
+subscriptions, positions against the journal, intents that never left, the halt flag;
+then each strategy decides once on the newest bar it has not decided yet. While it
+runs, settled orders are forgotten now and then
+(:mod:`~stratvector.gateway.housekeeping`).
 """
 
 from __future__ import annotations
@@ -46,14 +49,15 @@ from stratvector.gateway.connection import (
 )
 from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import ConnectError
-from stratvector.gateway.execution import EXIT_LEGS, Executor
+from stratvector.gateway.execution import Executor
 from stratvector.gateway.feed import BarFeed, ClosedBar
 from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
+from stratvector.gateway.housekeeping import forget_settled_orders, release_memory
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.pacing import DEFAULT_POLICY, PacingPolicy
-from stratvector.gateway.receiver import SETTLED_AGE
 from stratvector.gateway.reconcile import Reconciler, ReconcileReport
+from stratvector.gateway.restore import load_journal, preflight_journal
 from stratvector.gateway.runner import OrderPlan, StrategyRunner
 from stratvector.gateway.settings import StrategySpec, build_specs, warmup_span
 from stratvector.gateway.sizing import Decision
@@ -61,12 +65,10 @@ from stratvector.gateway.state import FINAL, State, StateMachine
 from stratvector.gateway.status import snapshot
 from stratvector.gateway.supervisor import Supervisor
 from stratvector.memory import release_file_pages
-from stratvector.store import Journal, parse_order_ref
+from stratvector.store import Journal
 from stratvector.store.events import CONNECTED, DISCONNECTED
 
 log = logging.getLogger("stratvector.gateway.trader")
-
-HOUSEKEEPING_INTERVAL = 60.0  # seconds between sweeps of settled orders
 
 
 class Trader:
@@ -227,7 +229,7 @@ class Trader:
         (with everything opened so far closed again)."""
         self._pulse = asyncio.Event()
         try:
-            self._preflight_journal()
+            preflight_journal(self.journal, self._journal_url)
             # numba's start-up now (its first kernel), then the start-up's code pages out
             for ledger in self.ledgers.values():
                 ledger.prime()
@@ -241,7 +243,9 @@ class Trader:
                     f"starting ({exc or type(exc).__name__}); check the Gateway and retry"
                 ) from exc
             self.guard.start()
-            self._housekeeper = asyncio.ensure_future(self._housekeeping())
+            self._housekeeper = asyncio.ensure_future(
+                forget_settled_orders(self.executor.receiver, self.deciding)
+            )
         except BaseException:
             await self._teardown(State.FAILED)
             raise
@@ -316,7 +320,7 @@ class Trader:
             # unreachable Gateway) leaves no journal behind
             await asyncio.to_thread(self.journal.open)
             self.executor.bind()
-            await self._load_journal()
+            await load_journal(self.jq, self.ledgers, self.executor.receiver.seen)
             self._loaded = True
         report = ReconcileReport()
         await self.reconciler.executions(report)
@@ -357,31 +361,12 @@ class Trader:
         )
         for runner in self.runners.values():
             runner.prime()  # the strategies' kernels, before the release
-        _release_memory()  # warmup's temporary frames and bar objects, start-up's code
+        release_memory()  # warmup's temporary frames and bar objects, start-up's code
         self.state.set(State.HALTED if self.guard.halted() else State.READY, reason)
         for feed in self.feeds.values():
             feed.live = True
         for runner in self.runners.values():
             runner.catch_up()
-
-    def _preflight_journal(self) -> None:
-        """Refuse a journal URL that cannot work before connecting (no I/O beyond a
-        folder check): unparsable, unsupported backend, or a SQLite folder that is missing."""
-        from pathlib import Path
-
-        from stratvector.store.engine import resolve_url
-        from stratvector.store.errors import JournalError
-
-        if self.journal.is_open:
-            return
-        url = resolve_url(self._journal_url)
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            folder = Path(url.database).parent
-            if not folder.is_dir():
-                raise JournalError(
-                    f"cannot open journal {self.journal.url}: folder {folder} does not exist; "
-                    "create it or point [journal] url at an existing folder"
-                )
 
     def _warmup_start(self, spec: StrategySpec, now: dt.datetime) -> dt.datetime:
         if spec.warmup_start is not None:
@@ -389,39 +374,6 @@ class Trader:
             return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
         g = self.run_settings.gateway
         return now - warmup_span(spec.bar_size, spec.history_bars, g.use_rth)
-
-    async def _load_journal(self) -> None:
-        """Rebuild each strategy's ledger and last targets from the journal (restart)."""
-        journal = self.journal
-
-        def read() -> tuple[list[Any], list[Any]]:
-            return journal.fills.list_fills(), journal.orders.list_orders(limit=None)
-
-        fills, orders = await self.jq.call(read)
-        for f in fills:
-            self.executor.receiver.seen.add(f.exec_id)  # booked before this run
-            if f.strategy not in self.ledgers:
-                continue
-            parts = parse_order_ref(f.order_ref)
-            exit_leg = f.order_ref is None or (parts is not None and parts.leg in EXIT_LEGS)
-            self.ledgers[f.strategy].add_fill(
-                f.exec_id,
-                f.symbol,
-                f.signed_quantity,
-                f.price,
-                f.commission,
-                int(f.time.timestamp() * 1_000_000) * 1000,
-                exit_leg=exit_leg,
-            )
-        latest: dict[tuple[str, str], Any] = {}
-        for o in orders:  # newest first
-            parts = parse_order_ref(o.order_ref)
-            if parts is None or parts.leg not in (None, "flatten"):
-                continue
-            latest.setdefault((o.strategy, o.symbol), o)
-        for (sid, sym), o in latest.items():
-            if sid in self.ledgers and o.target is not None:
-                self.ledgers[sid].restore_targets({sym: o.target})
 
     def _latest_bar(self, strategy: str, symbol: str) -> int | None:
         runner = self.runners.get(strategy)
@@ -465,19 +417,6 @@ class Trader:
     def flatten_plans(self, strategy: str | None = None) -> list[OrderPlan]:
         """Closing orders for every position of ``strategy`` (None: all strategies)."""
         return self.acting.flatten_plans(strategy)
-
-    async def _housekeeping(self, every: float = HOUSEKEEPING_INTERVAL) -> None:
-        """Forget settled orders now and then (see :mod:`.receiver`), between decisions:
-        without it ib_async's books grow with every order for as long as the trader runs."""
-        while True:
-            await asyncio.sleep(every)
-            while self.deciding():
-                await asyncio.sleep(0.05)
-            now = dt.datetime.now(dt.UTC)
-            cutoff = now - dt.timedelta(seconds=SETTLED_AGE)
-            dropped = self.executor.receiver.forget_settled(cutoff)
-            if dropped:
-                log.debug("forgot %d settled order(s)", dropped)
 
     def _on_down(self, why: str) -> None:
         for feed in self.feeds.values():
@@ -549,28 +488,6 @@ class Trader:
     def status(self) -> dict[str, Any]:
         """A snapshot for the status line, health checks and tests (:mod:`.status`)."""
         return snapshot(self)
-
-
-def _release_memory() -> None:
-    """Collect garbage, freeze what survives, and hand freed heap pages back to the OS
-    (glibc only; a no-op elsewhere), so the resident size after a warmup reflects what
-    trading keeps.
-
-    ``gc.freeze`` moves the million-odd objects of the imported libraries and the warmup
-    into the permanent generation: without it every full collection walks them all
-    (tens to hundreds of ms in the middle of a decision). Library code pages touched
-    only during start-up are dropped from the resident set
-    (:func:`~stratvector.memory.release_file_pages`)."""
-    import ctypes
-    import gc
-    import sys
-
-    gc.collect()
-    gc.freeze()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-    release_file_pages()
 
 
 def _has_loop() -> bool:

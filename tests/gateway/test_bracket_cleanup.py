@@ -15,7 +15,8 @@ from ib_async import Contract, Fill, Order, OrderStatus, Trade, TradeLogEntry
 
 from stratvector.gateway.execution import ExecStats
 from stratvector.gateway.order_book import OrderBook, Tracked, staged
-from stratvector.gateway.receiver import ORDER_REJECTED, Receiver
+from stratvector.gateway.receiver import Receiver
+from stratvector.gateway.refusals import ORDER_REJECTED
 from stratvector.store import make_order_ref
 
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
@@ -224,7 +225,7 @@ def test_a_refused_transmitting_child_cancels_the_staged_bracket_with_the_reason
     ib.trades = {t.order.orderId: t for t in trades}
     rx.book.fix[PARENT] = [(TP, "tp", SimpleNamespace())]  # type: ignore[list-item]
     tp = trades[2]
-    with caplog.at_level(logging.WARNING, "stratvector.gateway.receiver"):
+    with caplog.at_level(logging.WARNING, "stratvector.gateway.refusals"):
         rx._on_status(refuse(tp))
     assert ib.cancelled == [STOP, PARENT]
     assert rx.stats.rejected == 1 and rx.book.closing == {} and PARENT not in rx.book.fix
@@ -239,7 +240,7 @@ def test_a_refused_transmitting_child_cancels_the_staged_bracket_with_the_reason
         assert "Error 110" in message
     events = [(args, kw) for fn, args, kw in jq.calls if fn == "record_event"]
     assert [(a[0], a[1]) for a, _ in events] == [(ORDER_REJECTED, {"order_ref": TP, "code": 110})]
-    (record,) = [r for r in caplog.records if r.name == "stratvector.gateway.receiver"]
+    (record,) = [r for r in caplog.records if r.name == "stratvector.gateway.refusals"]
     assert record.levelname == "WARNING" and PARENT in record.getMessage()
     assert "Error 110" in record.getMessage()
     # nothing of it is working or in flight: the symbol is decided again
