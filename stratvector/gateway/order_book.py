@@ -75,8 +75,8 @@ parent's ``orderId``, same client), among the refs the bracket's orders can have
 A protective exit refused
 -------------------------
 The cases above are about transmission. Whether the *position* is left without a
-configured exit is the receiver's decision
-(:meth:`~stratvector.gateway.receiver.~stratvector.gateway.refusals.Refusals._exit_refused`); the book keeps its state:
+configured exit is decided by the refusal policy
+(:meth:`~stratvector.gateway.refusals.Refusals._exit_refused`); the book keeps its state:
 a bracket whose entry is abandoned (a protective child refused while nothing of the
 position exists) is recorded in ``abandoned`` until its parent is done. Its orders are
 cancelled at once when IB has the parent; when the parent is still staged (IB answers

@@ -53,7 +53,7 @@ from stratvector.gateway.execution import Executor
 from stratvector.gateway.feed import BarFeed, ClosedBar
 from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
-from stratvector.gateway.housekeeping import forget_settled_orders, release_memory
+from stratvector.gateway.housekeeping import GcPause, forget_settled_orders, release_memory
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.pacing import DEFAULT_POLICY, PacingPolicy
 from stratvector.gateway.reconcile import Reconciler, ReconcileReport
@@ -111,6 +111,7 @@ class Trader:
         self.journal = journal or Journal(self._journal_url)
         self._own_journal = journal is None
         self.jq = JournalQueue(self.journal)
+        self.gc_pause = GcPause()
         self.state = StateMachine()
         self.conn = Connection(self.endpoint, g.connect_timeout)
         self.ib = self.conn.ib
@@ -138,6 +139,8 @@ class Trader:
                 what_to_show=g.what_to_show,
                 use_rth=g.use_rth,
                 request_timeout=g.request_timeout,
+                close_grace=g.close_grace,
+                session_close_grace=g.session_close_grace,
             )
             for size, syms in by_size.items()
         }
@@ -276,6 +279,7 @@ class Trader:
             self.state.set(State.STOPPING, "stop requested")
         for runner in self.runners.values():
             runner.cancel()
+        self.gc_pause.close()
         await self.supervisor.stop()
         await self.guard.stop()
         if self._housekeeper is not None:
@@ -390,10 +394,14 @@ class Trader:
         self._changed()
 
     def _hold_journal(self, on: bool) -> None:
+        """A bar time starts arriving (``on``) or its orders are sent: the journal's
+        bookkeeping lane and automatic garbage collection wait meanwhile."""
         if on:
             self.jq.hold()
+            self.gc_pause.pause()
         else:
             self.jq.release()
+            self.gc_pause.resume()
 
     def _may_decide(self, strategy: str) -> bool:
         return self.state.state in (State.READY, State.HALTED) and not self.guard.halted(strategy)

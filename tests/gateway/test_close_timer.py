@@ -248,3 +248,12 @@ async def test_disconnect_and_stop_cancel_the_close_timer(tmp_path):
             assert len(clock.pending) == 1
         assert not feed.timer.active and not clock.pending  # stopped: unsubscribed
     once_each(seen)
+
+
+def test_the_graces_come_from_the_config(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path, "g", ["AAA"], gateway="close_grace = 2.5\nsession_close_grace = 90.0"
+    )
+    trader = Trader([load_config(cfg)])  # the constructor does no I/O
+    (feed,) = trader.feeds.values()
+    assert (feed.close_grace, feed.session_close_grace) == (2.5, 90.0)
