@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,18 @@ def assert_books_agree(sim: IBSim, cfg_path: Path) -> pd.DataFrame:
             e.order_ref,
         )
     return fills
+
+
+OFF_GRID = 0.004  # added to a price on the 0.01 grid: refused with error 110
+
+
+def ib_errors(transcript: Path, code: int) -> set[int]:
+    """The order ids ibsim sent error ``code`` about, from its transcript
+    (``4, 2, orderId, code, text, ...``)."""
+    out = set()
+    for line in transcript.read_text().splitlines():
+        msg = json.loads(line)
+        f = msg["fields"]
+        if msg["dir"] == "out" and f[:1] == ["4"] and len(f) > 3 and f[3] == str(code):
+            out.add(int(f[2]))
+    return out

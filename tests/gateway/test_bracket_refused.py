@@ -12,7 +12,6 @@ orders go out), as after a rejected plain order.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,9 @@ from stratvector.gateway import outgoing
 from stratvector.gateway.exits import ExitSpec
 from stratvector.store import Journal, parse_order_ref
 from tests.gateway.conftest import (
+    OFF_GRID,
     assert_books_agree,
+    ib_errors,
     running_sim,
     sim_costs,
     step,
@@ -33,7 +34,6 @@ from tests.gateway.conftest import (
 )
 
 SYMBOLS = {"AAA": 21, "BBB": 22}
-OFF_GRID = 0.004  # added to a price on the 0.01 grid: refused with error 110
 
 CASES = {
     # market entry, one child: the transmitting take-profit, refused
@@ -43,17 +43,6 @@ CASES = {
     # a limit entry refused at placement, its two children staged behind it
     "limit_parent": ("stop_loss = 0.02\ntake_profit = 0.04", 'order_type = "limit"'),
 }
-
-
-def errors(transcript: Path, code: int) -> set[int]:
-    """The order ids ibsim sent error ``code`` about (``4, 2, orderId, code, text, ...``)."""
-    out = set()
-    for line in transcript.read_text().splitlines():
-        msg = json.loads(line)
-        f = msg["fields"]
-        if msg["dir"] == "out" and f[:1] == ["4"] and len(f) > 3 and f[3] == str(code):
-            out.add(int(f[2]))
-    return out
 
 
 def refuse(monkeypatch: pytest.MonkeyPatch, case: str) -> None:
@@ -106,9 +95,9 @@ async def test_a_refused_bracket_leaves_nothing_staged_and_trading_goes_on(
     assert staged == []
     assert executed == set()  # no bracket was ever transmitted: nothing filled
     assert_books_agree(sim, cfg)
-    refused = errors(transcript, 110)
+    refused = ib_errors(transcript, 110)
     # no cancel of an order ibsim did not have, or had already finished
-    assert errors(transcript, 10147) == set() and errors(transcript, 10148) == set()
+    assert ib_errors(transcript, 10147) == set() and ib_errors(transcript, 10148) == set()
 
     with Journal(load_config(cfg).journal_url()) as j:
         orders = {o.order_ref: o for o in j.orders.list_orders(limit=None)}

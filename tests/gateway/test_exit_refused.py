@@ -20,7 +20,6 @@ while it accepts the rest:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,9 @@ from stratvector.gateway import Trader
 from stratvector.gateway.exits import ExitSpec
 from stratvector.store import Journal, parse_order_ref
 from tests.gateway.conftest import (
+    OFF_GRID,
     assert_books_agree,
+    ib_errors,
     running_sim,
     sim_costs,
     step,
@@ -42,20 +43,8 @@ from tests.gateway.conftest import (
 )
 
 SYMBOLS = {"AAA": 21, "BBB": 22}
-OFF_GRID = 0.004  # added to a price on the 0.01 grid: refused with error 110
 RISK = "position_size = 0.4\nstop_loss = 0.02\ntake_profit = 0.04"
 STEP_TIMEOUT = 5.0  # well below the 10 s an unconfirmed modification used to hold
-
-
-def errors(transcript: Path, code: int) -> set[int]:
-    """The order ids ibsim sent error ``code`` about (``4, 2, orderId, code, text, ...``)."""
-    out = set()
-    for line in transcript.read_text().splitlines():
-        msg = json.loads(line)
-        f = msg["fields"]
-        if msg["dir"] == "out" and f[:1] == ["4"] and len(f) > 3 and f[3] == str(code):
-            out.add(int(f[2]))
-    return out
 
 
 def refuse_new_stop(monkeypatch: pytest.MonkeyPatch, when: Any = lambda ref: True) -> None:
@@ -135,8 +124,8 @@ async def test_a_stop_refused_before_the_fill_abandons_the_entry(
     assert executed == set()  # no entry was ever filled without its stop
     assert_books_agree(sim, cfg)
     transcript = options["transcript"]
-    refused = errors(transcript, 110)
-    assert errors(transcript, 10147) == set() and errors(transcript, 10148) == set()
+    refused = ib_errors(transcript, 110)
+    assert ib_errors(transcript, 10147) == set() and ib_errors(transcript, 10148) == set()
 
     with Journal(load_config(cfg).journal_url()) as j:
         orders = {o.order_ref: o for o in j.orders.list_orders(limit=None)}
