@@ -50,7 +50,6 @@ from stratvector.data.resample import parse_bar_size
 from stratvector.gateway.contracts import ContractBook
 from stratvector.gateway.errors import WarmupError
 from stratvector.gateway.history import MAX_DURATION, HistoryError, HistoryScheduler, ib_bar_size
-from stratvector.gateway.pacing import PacingGate, RequestKey
 from stratvector.gateway.sessions import (
     CLOSE_GRACE,
     SESSION_CLOSE_GRACE,
@@ -197,22 +196,25 @@ class BarFeed:
 
     # ------------------------------------------------------------------ live stream
 
-    async def subscribe(self, ib: IB, gate: PacingGate | None = None) -> None:
+    async def subscribe(self, ib: IB, pacing: HistoryScheduler | None = None) -> None:
         """(Re)subscribe every symbol; bars in the initial answers are merged as catch-up.
 
         A subscription is a historical request to IB and counts against its pacing
-        limits: with ``gate`` (the history scheduler's), each waits for and is recorded
-        in the same gate as the warmup requests, so they never cause error 162 together.
+        limits: with ``pacing`` (the trader's history scheduler), each is admitted by it
+        (:meth:`HistoryScheduler.admit`) like the warmup's requests, so together they
+        never cause error 162.
         """
         self.unsubscribe(ib)
         self.hours.ib = ib
-        await asyncio.gather(*(self._subscribe_one(ib, s, gate) for s in self.symbols))
+        await asyncio.gather(*(self._subscribe_one(ib, s, pacing) for s in self.symbols))
 
     @property
     def subscribed(self) -> bool:
         return len(self._subs) == len(self.symbols)
 
-    async def _subscribe_one(self, ib: IB, symbol: str, gate: PacingGate | None = None) -> None:
+    async def _subscribe_one(
+        self, ib: IB, symbol: str, pacing: HistoryScheduler | None = None
+    ) -> None:
         contract = self.contracts.get(symbol).contract
         delay = self.retry_delay
         for attempt in range(self.subscribe_retries + 1):
@@ -220,13 +222,14 @@ class BarFeed:
             # request its predecessor made seconds ago (IB refuses identical ones for 15 s)
             self._rounds[symbol] = self._rounds.get(symbol, int(time.time() // 2)) + 1
             duration = self._duration(self._rounds[symbol])
-            if gate is not None:
-                key = RequestKey(
-                    symbol.upper(), self.what_to_show, self.ib_size, duration, "", self.use_rth
+            if pacing is not None:
+                await pacing.admit(
+                    contract,
+                    what_to_show=self.what_to_show,
+                    ib_size=self.ib_size,
+                    duration=duration,
+                    use_rth=self.use_rth,
                 )
-                while (wait := gate.wait_time(key, time.monotonic())) > 0:
-                    await asyncio.sleep(wait)
-                gate.record(key, time.monotonic())
             bars = await ib.reqHistoricalDataAsync(
                 contract,
                 endDateTime="",

@@ -329,10 +329,28 @@ class HistoryScheduler:
 
     @property
     def gate(self) -> PacingGate:
-        """The pacing gate. Other historical requests on the same connection (e.g. the
-        feed's keepUpToDate subscriptions) should wait on and :meth:`~PacingGate.record`
-        in it too, with ``RequestKey(contract=symbol.upper(), ...)``, so it sees them."""
+        """The pacing gate (requests made outside the scheduler go through :meth:`admit`)."""
         return self._gate
+
+    async def admit(
+        self,
+        contract: ib_async.Contract,
+        *,
+        what_to_show: str,
+        ib_size: str,
+        duration: str,
+        use_rth: bool,
+        end: str = "",
+    ) -> None:
+        """Wait until IB's pacing allows a historical-data request made outside this
+        scheduler (the feed's keepUpToDate subscriptions), and count it: every request
+        on the connection goes through one gate, on this scheduler's clock, keyed by
+        the contract as the scheduler's own requests are."""
+        symbol = contract.symbol or contract.localSymbol or ""
+        key = RequestKey(symbol.upper(), what_to_show, ib_size, duration, end, use_rth)
+        while (wait := self._gate.wait_time(key, self._clock())) > 0:
+            await self._sleep(wait)
+        self._gate.record(key, self._clock())
 
     async def bars(
         self,

@@ -340,7 +340,7 @@ class Trader:
         self._warm = True
         for feed in self.feeds.values():
             if reason != "restored" or not feed.subscribed:
-                await feed.subscribe(ib, self.history.gate)
+                await feed.subscribe(ib, self.history)
         await self.reconciler.positions(report, now)
         await self.reconciler.resolve_unsent(report, self._latest_bar)
         await self.guard.refresh()

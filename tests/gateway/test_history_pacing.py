@@ -658,3 +658,20 @@ def test_constructor_does_no_io(tmp_path: Path):
     root = tmp_path / "nothing-yet"
     HistoryScheduler(object(), BarCache(root))  # type: ignore[arg-type]
     assert not root.exists()
+
+
+async def test_requests_made_outside_the_scheduler_are_admitted_on_its_clock() -> None:
+    # the feed's subscriptions: same gate, same (here fake) clock, same key spelling
+    fake = FakeTime()
+    sched = HistoryScheduler(None, None, clock=fake.now, sleep=fake.sleep)  # type: ignore[arg-type]
+    contract = Stock("AAA", "SMART", "USD")
+    for duration in ("1 D", "2 D", "3 D", "4 D", "5 D"):  # five for one contract: allowed
+        await sched.admit(
+            contract, what_to_show="TRADES", ib_size="1 day", duration=duration, use_rth=True
+        )
+    assert fake.sleeps == [] and fake.t == 1_000.0
+    await sched.admit(
+        contract, what_to_show="TRADES", ib_size="1 day", duration="6 D", use_rth=True
+    )
+    # the sixth within 2 s waits on the scheduler's clock (a monotonic clock would not move)
+    assert fake.sleeps and fake.t >= 1_002.0

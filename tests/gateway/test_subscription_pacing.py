@@ -6,7 +6,8 @@ sent its subscriptions without consulting the history scheduler's ``PacingGate``
 subscription sent right after a warmup broke IB's rule "six or more requests for the same
 contract, exchange and tick type within two seconds", came back empty with error 162
 ("Historical Market Data Service error message: ... pacing violation") and had to be
-retried. The fix: ``Trader._sync`` calls ``feed.subscribe(ib, self.history.gate)``.
+retried. The fix: ``Trader._sync`` calls ``feed.subscribe(ib, self.history)``, whose
+requests the scheduler admits through its own pacing gate.
 
 The scenario, with IB's own limits on both sides (ibsim's ``PacingLimits()`` and the
 trader's default ``PacingPolicy``): a daily warmup reaching back about 4.5 years. IB serves
@@ -37,7 +38,7 @@ from stratvector.config import load_config
 from stratvector.gateway import State
 from stratvector.gateway.feed import BarFeed
 from stratvector.gateway.history import MAX_DURATION
-from stratvector.gateway.pacing import DEFAULT_POLICY, PacingGate
+from stratvector.gateway.pacing import DEFAULT_POLICY
 from stratvector.ibsim import PacingLimits
 from tests.gateway.conftest import make_trader, running_sim, sim_costs, write_bars, write_config
 
@@ -143,7 +144,7 @@ async def test_scenario_reproduces_the_bug_when_subscriptions_bypass_the_gate(
     symbol's subscription with error 162; the feed retries after its backoff."""
     original = BarFeed.subscribe
 
-    async def ungated(self: BarFeed, ib: object, gate: PacingGate | None = None) -> None:
+    async def ungated(self: BarFeed, ib: object, pacing: object = None) -> None:
         await original(self, ib, None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(BarFeed, "subscribe", ungated)
