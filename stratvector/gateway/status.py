@@ -56,6 +56,8 @@ def snapshot(trader: Trader) -> dict[str, Any]:
         "decision_latency_p99_ms": st.decision_latency.ms(99),
         "equity": {sid: r.ledger.equity for sid, r in runners.items()},
         "positions": {sid: r.ledger.positions() for sid, r in runners.items()},
+        "bars_closed_by_timer": sum(f.timer_closes for f in feeds),
+        "bar_revisions_after_decision": sum(f.revisions for f in feeds),
         "journal_failures": trader.jq.failures,
         "journal_inline_calls": trader.jq.inline_calls,
         "timing_p50_ms": phase_timing(trader, 50),

@@ -215,11 +215,13 @@ async def test_a_bar_revised_after_its_decision_is_warned_about_and_not_decided_
                 t2 = await close_next(sim, trader, clock)  # the next bar brings it again
                 await let_pass(sim, trader, clock, GRACE + 1)
                 await decided(trader, t2)
+                status = trader.status()
         warnings = [r.getMessage() for r in caplog.records if "revised" in r.getMessage()]
     assert len(warnings) == 1, warnings
     day = pd.Timestamp(t, tz="UTC").date().isoformat()
     assert warnings[0].startswith("AAA 1d bar " + day) and f"close {close:g} ->" in warnings[0]
-    assert feed.revisions == 1
+    assert feed.revisions == 1 == status["bar_revisions_after_decision"]
+    assert status["bars_closed_by_timer"] == feed.timer_closes > 0  # operators see both
     assert feed.windows["AAA"].close_at(t) == close  # the decided values stay
     assert Counter((b.symbol, b.time) for b in seen)[("AAA", t)] == 1
     assert runner.decisions == decisions + 1  # t2 only
