@@ -1,8 +1,12 @@
 """Risk: pre-trade limits and the kill switch.
 
-- :mod:`stratvector.risk.limits` -- :class:`RiskLimits`, :class:`RiskChecker` and the
+- :mod:`stratvector.risk.limits` -- :class:`RiskChecker`, the pre-trade and account
+  checks. Pure: no I/O, no clock.
+- :mod:`stratvector.risk.values` -- what the checker takes and returns:
+  :class:`RiskLimits` (and :func:`limits_from_mapping`, its configuration parser), the
   values it judges (:class:`OrderProposal`, :class:`AccountState`) and returns
-  (:class:`Decision`, :class:`Breach`). Pure: no I/O, no clock.
+  (:class:`Decision`, :class:`Breach`). Also re-exported from
+  :mod:`stratvector.risk.limits`.
 - :mod:`stratvector.risk.killswitch` -- :class:`KillSwitch`, the halt persisted in the
   journal. Imported on first use, so ``import stratvector.risk`` stays light (the
   journal pulls in SQLAlchemy).
