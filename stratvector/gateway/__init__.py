@@ -9,6 +9,7 @@ Modules, each small, I/O at the edges:
 - :mod:`~stratvector.gateway.contracts`: symbols to qualified contracts.
 - :mod:`~stratvector.gateway.feed` (+ :mod:`~stratvector.gateway.window`): warmup, live
   closed bars, gap backfill; history comes from :mod:`~stratvector.gateway.history`.
+- :mod:`~stratvector.gateway.history_plan`: history spans split into IB-sized requests.
 - :mod:`~stratvector.gateway.runner` and :mod:`~stratvector.gateway.sizing`:
   ``Strategy.target`` on closed bars and the kernel's sizing rule.
 - :mod:`~stratvector.gateway.acting`: each decision to orders; what a halt does to them.
