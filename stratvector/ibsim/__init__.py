@@ -21,15 +21,15 @@ revealed whole at their close; there is no intrabar data.
 
 - The clock moves only by :meth:`IBSim.step` / ``await IBSim.advance(n)`` (tests drive it
   explicitly) or by the replay task at ``speed`` bars per second.
-- When bar t+1 is revealed, in this order: working orders are matched against it
-  (``orders.py``: market orders accepted while bar t was the last closed bar fill at bar
-  t+1's open plus slippage; resting limit/stop/trailing orders fill when the bar's range
-  crosses them, via ``backtest/fills.py``), executions are booked with the configured
-  commission model (``backtest/costs.py``, IBKR fixed by default; slippage none by
-  default); then keepUpToDate historical subscribers get the closed bar as a
-  historicalDataUpdate with a new date, real-time-bar subscribers get it as one
-  realtimeBar, market-data subscribers get its ticks; then positions and account
-  updates are pushed.
+- When bar t+1 is revealed, in this order: working orders are matched against it (the
+  book in ``orders.py``, by the rules in ``matching.py``: market orders accepted while
+  bar t was the last closed bar fill at bar t+1's open plus slippage; resting
+  limit/stop/trailing orders fill when the bar's range crosses them, via
+  ``backtest/fills.py``), executions are booked with the configured commission model
+  (``backtest/costs.py``, IBKR fixed by default; slippage none by default); then
+  keepUpToDate historical subscribers get the closed bar as a historicalDataUpdate with
+  a new date, real-time-bar subscribers get it as one realtimeBar, market-data
+  subscribers get its ticks; then positions and account updates are pushed.
 - A keepUpToDate bar list therefore always ends with a closed bar and grows by one
   closed bar per step (``hasNewBar`` is True). For a bar size coarser than the files',
   the last bar grows as file bars close, as IB's does.

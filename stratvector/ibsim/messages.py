@@ -4,63 +4,171 @@ Layouts are those ib_async 2.1's ``decoder.py`` unpacks, per negotiated server v
 (``v``). Several decoders unpack into fixed tuples, so a missing or extra field is a decode
 error on the client: keep every builder field-for-field with the decoder, and add a
 ``v >= N`` branch wherever the decoder has one. Pure functions: no state, no I/O.
+
+This module holds the session messages (errors, ids, accounts list, time) and re-exports
+the builders and message ids of its two halves, so callers import everything from here:
+
+- :mod:`stratvector.ibsim.messages_market`: contract details, market rules, symbol
+  samples, historical bars and updates, real-time bars, ticks;
+- :mod:`stratvector.ibsim.messages_trading`: orders (openOrder, orderStatus,
+  completedOrder, what-if), executions and commission reports, positions, portfolio and
+  account values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from stratvector.ibsim.messages_market import (
+    CONTRACT_DATA,
+    CONTRACT_DATA_END,
+    HEAD_TIMESTAMP,
+    HISTORICAL_DATA,
+    HISTORICAL_DATA_UPDATE,
+    MARKET_DATA_TYPE,
+    MARKET_RULE,
+    ORDER_TYPES,
+    REAL_TIME_BARS,
+    SYMBOL_SAMPLES,
+    TICK_PRICE,
+    TICK_SIZE,
+    TICK_SNAPSHOT_END,
+    bar_row,
+    contract_data,
+    contract_data_end,
+    head_timestamp,
+    historical_data,
+    historical_data_update,
+    market_data_type,
+    market_rule,
+    real_time_bar,
+    symbol_samples,
+    tick_price,
+    tick_size,
+    tick_snapshot_end,
+)
+from stratvector.ibsim.messages_trading import (
+    ACCOUNT_SUMMARY,
+    ACCOUNT_SUMMARY_END,
+    ACCOUNT_UPDATE_MULTI,
+    ACCOUNT_UPDATE_MULTI_END,
+    ACCT_DOWNLOAD_END,
+    ACCT_UPDATE_TIME,
+    ACCT_VALUE,
+    COMMISSION_REPORT,
+    COMPLETED_ORDER,
+    COMPLETED_ORDERS_END,
+    EXECUTION_DATA,
+    EXECUTION_DATA_END,
+    OPEN_ORDER,
+    OPEN_ORDER_END,
+    ORDER_STATUS,
+    PORTFOLIO_VALUE,
+    POSITION_DATA,
+    POSITION_END,
+    account_download_end,
+    account_summary,
+    account_summary_end,
+    account_time,
+    account_update_multi,
+    account_update_multi_end,
+    account_value,
+    commission_report,
+    completed_order,
+    completed_orders_end,
+    exec_details,
+    exec_details_end,
+    open_order,
+    open_order_end,
+    order_status,
+    portfolio_value,
+    position,
+    position_end,
+    what_if_state,
+)
+from stratvector.ibsim.protocol import Msg
 
-from stratvector.ibsim.protocol import UNSET_DOUBLE_TEXT, Field
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from stratvector.ibsim.account import ExecutionRecord, PositionView
-    from stratvector.ibsim.market import Instrument
-    from stratvector.ibsim.orders import SimOrder
-    from stratvector.ibsim.ticks import MarketRule
-
-Msg = list[Field]
+__all__ = [
+    "ACCOUNT_SUMMARY",
+    "ACCOUNT_SUMMARY_END",
+    "ACCOUNT_UPDATE_MULTI",
+    "ACCOUNT_UPDATE_MULTI_END",
+    "ACCT_DOWNLOAD_END",
+    "ACCT_UPDATE_TIME",
+    "ACCT_VALUE",
+    "COMMISSION_REPORT",
+    "COMPLETED_ORDER",
+    "COMPLETED_ORDERS_END",
+    "CONTRACT_DATA",
+    "CONTRACT_DATA_END",
+    "CURRENT_TIME",
+    "ERR_MSG",
+    "EXECUTION_DATA",
+    "EXECUTION_DATA_END",
+    "HEAD_TIMESTAMP",
+    "HISTORICAL_DATA",
+    "HISTORICAL_DATA_UPDATE",
+    "MANAGED_ACCTS",
+    "MARKET_DATA_TYPE",
+    "MARKET_RULE",
+    "NEXT_VALID_ID",
+    "OPEN_ORDER",
+    "OPEN_ORDER_END",
+    "ORDER_STATUS",
+    "ORDER_TYPES",
+    "PORTFOLIO_VALUE",
+    "POSITION_DATA",
+    "POSITION_END",
+    "REAL_TIME_BARS",
+    "SYMBOL_SAMPLES",
+    "TICK_PRICE",
+    "TICK_SIZE",
+    "TICK_SNAPSHOT_END",
+    "USER_INFO",
+    "Msg",
+    "account_download_end",
+    "account_summary",
+    "account_summary_end",
+    "account_time",
+    "account_update_multi",
+    "account_update_multi_end",
+    "account_value",
+    "bar_row",
+    "commission_report",
+    "completed_order",
+    "completed_orders_end",
+    "contract_data",
+    "contract_data_end",
+    "current_time",
+    "error",
+    "exec_details",
+    "exec_details_end",
+    "head_timestamp",
+    "historical_data",
+    "historical_data_update",
+    "managed_accounts",
+    "market_data_type",
+    "market_rule",
+    "next_valid_id",
+    "open_order",
+    "open_order_end",
+    "order_status",
+    "portfolio_value",
+    "position",
+    "position_end",
+    "real_time_bar",
+    "symbol_samples",
+    "tick_price",
+    "tick_size",
+    "tick_snapshot_end",
+    "user_info",
+    "what_if_state",
+]
 
 # --- outgoing message ids (server -> client) -------------------------------------------
-TICK_PRICE = 1
-TICK_SIZE = 2
-ORDER_STATUS = 3
 ERR_MSG = 4
-OPEN_ORDER = 5
-ACCT_VALUE = 6
-PORTFOLIO_VALUE = 7
-ACCT_UPDATE_TIME = 8
 NEXT_VALID_ID = 9
-CONTRACT_DATA = 10
-EXECUTION_DATA = 11
 MANAGED_ACCTS = 15
-HISTORICAL_DATA = 17
 CURRENT_TIME = 49
-REAL_TIME_BARS = 50
-CONTRACT_DATA_END = 52
-OPEN_ORDER_END = 53
-ACCT_DOWNLOAD_END = 54
-EXECUTION_DATA_END = 55
-TICK_SNAPSHOT_END = 57
-MARKET_DATA_TYPE = 58
-COMMISSION_REPORT = 59
-POSITION_DATA = 61
-POSITION_END = 62
-ACCOUNT_SUMMARY = 63
-ACCOUNT_SUMMARY_END = 64
-ACCOUNT_UPDATE_MULTI = 73
-ACCOUNT_UPDATE_MULTI_END = 74
-SYMBOL_SAMPLES = 79
-HEAD_TIMESTAMP = 88
-HISTORICAL_DATA_UPDATE = 90
-MARKET_RULE = 93
-COMPLETED_ORDER = 101
-COMPLETED_ORDERS_END = 102
 USER_INFO = 107
-
-ORDER_TYPES = "LMT,MKT,STP,STPLMT,TRAIL,OCA,DAY,GTC,WHATIF"
 
 
 # --- session -----------------------------------------------------------------------------
@@ -88,527 +196,3 @@ def current_time(epoch_seconds: int) -> Msg:
 
 def user_info(req_id: int) -> Msg:
     return [USER_INFO, req_id, ""]
-
-
-# --- contracts ---------------------------------------------------------------------------
-
-
-def _contract_block(inst: Instrument, exchange: str) -> Msg:
-    """conId..tradingClass as execDetails/position/openOrder carry it (11 fields)."""
-    return [
-        inst.con_id,
-        inst.symbol,
-        "STK",
-        "",
-        0.0,
-        "",
-        "",
-        exchange,
-        inst.currency,
-        inst.symbol,
-        "NMS",
-    ]
-
-
-def contract_data(
-    v: int, req_id: int, inst: Instrument, zone_id: str = "UTC", hours: str = ""
-) -> Msg:
-    """contractDetails (10); a version field and mdSizeMultiplier only before v164.
-    ``hours`` is both tradingHours and liquidHours, in ``zone_id``."""
-    msg: Msg = [CONTRACT_DATA]
-    if v < 164:
-        msg.append(8)
-    msg += [
-        req_id,
-        inst.symbol,
-        "STK",
-        "",
-        0.0,
-        "",
-        "SMART",
-        inst.currency,
-        inst.symbol,
-        "NMS",
-        "NMS",
-        inst.con_id,
-        inst.min_tick,
-    ]
-    if v < 164:
-        msg.append(1)  # mdSizeMultiplier
-    msg += [
-        "",  # multiplier
-        ORDER_TYPES,
-        f"SMART,{inst.primary_exchange}",
-        1,  # priceMagnifier
-        0,  # underConId
-        inst.symbol,  # longName
-        inst.primary_exchange,
-        "",  # contractMonth
-        "",  # industry
-        "",  # category
-        "",  # subcategory
-        zone_id,  # timeZoneId
-        hours,  # tradingHours
-        hours,  # liquidHours
-        "",  # evRule
-        "",  # evMultiplier
-        0,  # secIdList count
-        1,  # aggGroup
-        "",  # underSymbol
-        "",  # underSecType
-        _rule_ids(inst),  # marketRuleIds: one per validExchanges entry
-        "",  # realExpirationDate
-        "COMMON",  # stockType
-    ]
-    if v == 163:
-        msg.append(100)  # suggestedSizeIncrement
-    if v >= 164:
-        msg += [1, 1, 100]  # minSize, sizeIncrement, suggestedSizeIncrement
-    return msg
-
-
-def contract_data_end(req_id: int) -> Msg:
-    return [CONTRACT_DATA_END, 1, req_id]
-
-
-def symbol_samples(v: int, req_id: int, instruments: Iterable[Instrument]) -> Msg:
-    items = list(instruments)
-    msg: Msg = [SYMBOL_SAMPLES, req_id, len(items)]
-    for inst in items:
-        msg += [inst.con_id, inst.symbol, "STK", inst.primary_exchange, inst.currency, 0]
-        if v >= 176:
-            msg += [inst.symbol, ""]
-    return msg
-
-
-def _rule_ids(inst: Instrument) -> str:
-    """marketRuleIds for ``SMART,<primary>``: the contract's one rule on both (empty
-    without a rule, as an old server sends)."""
-    rule = inst.market_rule
-    return "" if rule is None else f"{rule.rule_id},{rule.rule_id}"
-
-
-def market_rule(rule: MarketRule) -> Msg:
-    """marketRule (93, no version field): ``id, n, (lowEdge, increment) x n``."""
-    msg: Msg = [MARKET_RULE, rule.rule_id, len(rule.bands)]
-    for low_edge, increment in rule.bands:
-        msg += [low_edge, increment]
-    return msg
-
-
-# --- market data -------------------------------------------------------------------------
-
-
-def historical_data(req_id: int, start: str, end: str, rows: list[tuple[str, ...]]) -> Msg:
-    """historicalData (17, no version field); each row is
-    ``date, open, high, low, close, volume, wap, barCount``."""
-    msg: Msg = [HISTORICAL_DATA, req_id, start, end, len(rows)]
-    for row in rows:
-        msg += list(row)
-    return msg
-
-
-def bar_row(date: str, o: float, h: float, lo: float, c: float, vol: float) -> tuple[Field, ...]:
-    """One bar in historicalData order; WAP is (h + l + c) / 3, bar count 1."""
-    return (date, o, h, lo, c, vol, (h + lo + c) / 3.0, 1)
-
-
-def historical_data_update(
-    req_id: int, date: str, o: float, h: float, lo: float, c: float, vol: float
-) -> Msg:
-    """historicalDataUpdate (90): note the order ``barCount, date, open, close, high, low,
-    wap, volume``."""
-    return [HISTORICAL_DATA_UPDATE, req_id, 1, date, o, c, h, lo, (h + lo + c) / 3.0, vol]
-
-
-def real_time_bar(
-    req_id: int, epoch: int, o: float, h: float, lo: float, c: float, vol: float
-) -> Msg:
-    return [REAL_TIME_BARS, 3, req_id, epoch, o, h, lo, c, vol, (h + lo + c) / 3.0, 1]
-
-
-def head_timestamp(req_id: int, text: str) -> Msg:
-    return [HEAD_TIMESTAMP, req_id, text]
-
-
-def tick_price(req_id: int, tick_type: int, price: float, size: float | None) -> Msg:
-    """tickPrice (1, version 6): exactly 7 fields, the last the attribute mask."""
-    return [TICK_PRICE, 6, req_id, tick_type, price, size, 0]
-
-
-def tick_size(req_id: int, tick_type: int, size: float) -> Msg:
-    return [TICK_SIZE, 6, req_id, tick_type, size]
-
-
-def tick_snapshot_end(req_id: int) -> Msg:
-    return [TICK_SNAPSHOT_END, 1, req_id]
-
-
-def market_data_type(req_id: int, kind: int) -> Msg:
-    return [MARKET_DATA_TYPE, 1, req_id, kind]
-
-
-# --- orders ------------------------------------------------------------------------------
-
-
-def order_status(o: SimOrder) -> Msg:
-    """orderStatus (3, no version field): ``orderId, status, filled, remaining,
-    avgFillPrice, permId, parentId, lastFillPrice, clientId, whyHeld, mktCapPrice``."""
-    return [
-        ORDER_STATUS,
-        o.order_id,
-        o.status,
-        o.filled,
-        o.remaining,
-        o.avg_fill_price,
-        o.perm_id,
-        o.req.parent_id,
-        o.last_fill_price,
-        o.client_id,
-        o.why_held,
-        0.0,
-    ]
-
-
-def _order_head(o: SimOrder) -> Msg:
-    r = o.req
-    return [
-        r.action,
-        r.total_quantity,
-        r.order_type,
-        r.lmt_price,
-        r.aux_price,
-        r.tif,
-        r.oca_group,
-        o.account,
-        r.open_close,
-        r.origin,
-        r.order_ref,
-    ]
-
-
-def open_order(v: int, o: SimOrder, what_if: Msg | None = None) -> Msg:
-    """openOrder (5, no version field), field for field with ``Decoder.openOrder``.
-
-    ``what_if`` replaces the order-state block (status + margins + commissions) for a
-    what-if answer; otherwise the state is the order's status with unset margins.
-    """
-    r = o.req
-    msg: Msg = [OPEN_ORDER, o.order_id, *_contract_block(o.inst, "SMART"), *_order_head(o)]
-    msg += [
-        o.client_id,
-        o.perm_id,
-        r.outside_rth,
-        r.hidden,
-        0.0,  # discretionaryAmt
-        r.good_after_time,
-        "",  # deprecated sharesAllocation
-        "",  # faGroup
-        "",  # faMethod
-        "",  # faPercentage
-    ]
-    if v < 177:
-        msg.append("")  # faProfile
-    msg += [
-        "",  # modelCode
-        r.good_till_date,
-        "",  # rule80A
-        None,  # percentOffset
-        "",  # settlingFirm
-        0,  # shortSaleSlot
-        "",  # designatedLocation
-        -1,  # exemptCode
-        0,  # auctionStrategy
-        None,
-        None,
-        None,
-        None,
-        None,  # startingPrice, stockRefPrice, delta, range low/high
-        0,  # displaySize
-        False,  # blockOrder
-        False,  # sweepToFill
-        r.all_or_none,
-        None,  # minQty
-        r.oca_type,
-        False,  # eTradeOnly
-        False,  # firmQuoteOnly
-        None,  # nbboPriceCap
-        r.parent_id,
-        0,  # triggerMethod
-        None,  # volatility
-        None,  # volatilityType
-        "",  # deltaNeutralOrderType (empty: no delta-neutral block follows)
-        None,  # deltaNeutralAuxPrice
-        False,  # continuousUpdate
-        None,  # referencePriceType
-        o.trail_stop,  # trailStopPrice
-        r.trailing_percent,
-        None,  # basisPoints
-        None,  # basisPointsType
-        "",  # comboLegsDescrip
-        0,  # combo legs
-        0,  # order combo legs
-        0,  # smart combo routing params
-        None,  # scaleInitLevelSize
-        None,  # scaleSubsLevelSize
-        None,  # scalePriceIncrement (unset: no scale block follows)
-        "",  # hedgeType (empty: no hedgeParam)
-        False,  # optOutSmartRouting
-        "",  # clearingAccount
-        "",  # clearingIntent
-        False,  # notHeld
-        False,  # delta-neutral contract present
-        "",  # algoStrategy (empty: no params)
-        False,  # solicited
-    ]
-    if what_if is not None:
-        msg += [True, *what_if]
-    else:
-        msg += [False, o.status, *([UNSET_DOUBLE_TEXT] * 9), None, None, None, "", ""]
-    msg += [
-        False,  # randomizeSize
-        False,  # randomizePrice
-        0,  # conditions
-        "",  # adjustedOrderType
-        None,  # triggerPrice
-        o.trail_stop,  # trailStopPrice
-        None,  # lmtPriceOffset
-        None,  # adjustedStopPrice
-        None,  # adjustedStopLimitPrice
-        None,  # adjustedTrailingAmount
-        0,  # adjustableTrailingUnit
-        "",
-        "",
-        "",  # softDollarTier name, value, display name
-        None,  # cashQty
-        False,  # dontUseAutoPriceForHedge
-        False,  # isOmsContainer
-        False,  # discretionaryUpToLimitPrice
-        False,  # usePriceMgmtAlgo
-    ]
-    if v >= 159:
-        msg.append(None)  # duration
-    if v >= 160:
-        msg.append(None)  # postToAts
-    if v >= 162:
-        msg.append(False)  # autoCancelParent
-    if v >= 170:
-        msg += [None, None, None, None, None]  # minTradeQty .. midOffsetAtHalf
-    return msg
-
-
-def what_if_state(status: str, commission: float, margin: float, equity: float) -> Msg:
-    """The order-state block of a what-if openOrder (status, 9 margin fields, commissions,
-    currency, warning text)."""
-    m = str(round(margin, 2))
-    e = str(round(equity, 2))
-    return [status, "0", "0", e, m, m, "0", m, m, e, commission, commission, commission, "USD", ""]
-
-
-def open_order_end() -> Msg:
-    return [OPEN_ORDER_END, 1]
-
-
-def completed_order(v: int, o: SimOrder) -> Msg:
-    """completedOrder (101, no version field, no orderId/clientId), field for field with
-    ``Decoder.completedOrder``."""
-    r = o.req
-    msg: Msg = [COMPLETED_ORDER, *_contract_block(o.inst, "SMART"), *_order_head(o)]
-    msg += [o.perm_id, r.outside_rth, r.hidden, 0.0, r.good_after_time, "", "", ""]
-    if v < 177:
-        msg.append("")  # faProfile
-    msg += [
-        "",  # modelCode
-        r.good_till_date,
-        "",  # rule80A
-        None,  # percentOffset
-        "",  # settlingFirm
-        0,  # shortSaleSlot
-        "",  # designatedLocation
-        -1,  # exemptCode
-        None,
-        None,
-        None,
-        None,
-        None,  # startingPrice .. stockRangeUpper
-        0,  # displaySize
-        False,  # sweepToFill
-        r.all_or_none,
-        None,  # minQty
-        r.oca_type,
-        0,  # triggerMethod
-        None,  # volatility
-        None,  # volatilityType
-        "",  # deltaNeutralOrderType
-        None,  # deltaNeutralAuxPrice
-        False,  # continuousUpdate
-        None,  # referencePriceType
-        o.trail_stop,
-        r.trailing_percent,
-        "",  # comboLegsDescrip
-        0,
-        0,
-        0,  # combo legs, order combo legs, routing params
-        None,
-        None,
-        None,  # scale init/subs level size, price increment
-        "",  # hedgeType
-        "",  # clearingAccount
-        "",  # clearingIntent
-        False,  # notHeld
-        False,  # delta-neutral contract present
-        "",  # algoStrategy
-        False,  # solicited
-        o.status,
-        False,  # randomizeSize
-        False,  # randomizePrice
-        0,  # conditions
-        o.trail_stop,
-        None,  # lmtPriceOffset
-        None,  # cashQty
-        False,  # dontUseAutoPriceForHedge
-        False,  # isOmsContainer
-        "",  # autoCancelDate
-        o.filled,  # filledQuantity
-        0,  # refFuturesConId
-        False,  # autoCancelParent
-        "",  # shareholder
-        False,  # imbalanceOnly
-        False,  # routeMarketableToBbo
-        o.parent_perm_id,
-        o.completed_time,
-        o.completed_status,
-    ]
-    if v >= 170:
-        msg += [None, None, None, None, None]
-    return msg
-
-
-def completed_orders_end() -> Msg:
-    return [COMPLETED_ORDERS_END]
-
-
-# --- executions --------------------------------------------------------------------------
-
-
-def exec_details(v: int, req_id: int, ex: ExecutionRecord) -> Msg:
-    """execDetails (11, no version field); ``pendingPriceRevision`` from v178."""
-    msg: Msg = [EXECUTION_DATA, req_id, ex.order_id, *_contract_block(ex.inst, ex.exchange)]
-    msg += [
-        ex.exec_id,
-        ex.time_text,
-        ex.account,
-        ex.exchange,
-        ex.side,
-        ex.shares,
-        ex.price,
-        ex.perm_id,
-        ex.client_id,
-        0,
-        ex.cum_qty,
-        ex.avg_price,
-        ex.order_ref,
-        "",
-        None,
-        "",
-        ex.liquidity,
-    ]
-    if v >= 178:
-        msg.append(False)
-    return msg
-
-
-def exec_details_end(req_id: int) -> Msg:
-    return [EXECUTION_DATA_END, 1, req_id]
-
-
-def commission_report(ex: ExecutionRecord) -> Msg:
-    """commissionReport (59): exactly 8 fields; realized P&L is TWS's unset value on a fill
-    that only opens a position."""
-    realized = UNSET_DOUBLE_TEXT if ex.realized_pnl is None else ex.realized_pnl
-    return [
-        COMMISSION_REPORT,
-        1,
-        ex.exec_id,
-        ex.commission,
-        ex.currency,
-        realized,
-        UNSET_DOUBLE_TEXT,
-        "",
-    ]
-
-
-# --- account -----------------------------------------------------------------------------
-
-
-def position(account: str, p: PositionView) -> Msg:
-    """position (61, version 3): exactly 16 fields."""
-    return [
-        POSITION_DATA,
-        3,
-        account,
-        *_contract_block(p.inst, p.inst.primary_exchange),
-        p.qty,
-        p.avg_cost,
-    ]
-
-
-def position_end() -> Msg:
-    return [POSITION_END, 1]
-
-
-def portfolio_value(account: str, p: PositionView) -> Msg:
-    """updatePortfolio (7, version 8): exactly 20 fields."""
-    i = p.inst
-    return [
-        PORTFOLIO_VALUE,
-        8,
-        i.con_id,
-        i.symbol,
-        "STK",
-        "",
-        0.0,
-        "",
-        "",
-        i.primary_exchange,
-        i.currency,
-        i.symbol,
-        "NMS",
-        p.qty,
-        p.market_price,
-        p.market_value,
-        p.avg_cost,
-        p.unrealized_pnl,
-        p.realized_pnl,
-        account,
-    ]
-
-
-def account_value(key: str, value: str, currency: str, account: str) -> Msg:
-    return [ACCT_VALUE, 2, key, value, currency, account]
-
-
-def account_time(ts: pd.Timestamp) -> Msg:
-    return [ACCT_UPDATE_TIME, 1, ts.strftime("%H:%M")]
-
-
-def account_download_end(account: str) -> Msg:
-    return [ACCT_DOWNLOAD_END, 1, account]
-
-
-def account_update_multi(
-    req_id: int, account: str, model: str, key: str, value: str, currency: str
-) -> Msg:
-    return [ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, key, value, currency]
-
-
-def account_update_multi_end(req_id: int) -> Msg:
-    return [ACCOUNT_UPDATE_MULTI_END, 1, req_id]
-
-
-def account_summary(req_id: int, account: str, tag: str, value: str, currency: str) -> Msg:
-    return [ACCOUNT_SUMMARY, 1, req_id, account, tag, value, currency]
-
-
-def account_summary_end(req_id: int) -> Msg:
-    return [ACCOUNT_SUMMARY_END, 1, req_id]

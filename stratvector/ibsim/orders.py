@@ -1,43 +1,19 @@
 """The order book: order state, the bracket/OCA rules, and matching against revealed bars.
 
-Matching follows the backtest's conventions and calls its code, never a copy:
+The book holds every order of every client and moves it through its states (staged
+``PendingSubmit``, held ``PreSubmitted``, working ``Submitted``, then ``Filled``,
+``Cancelled`` or ``Inactive``). Two neighbours decide for it:
+:mod:`stratvector.ibsim.order_checks` which orders are refused (error 110 off the price
+grid, 201 rejected, 105 bad modification), and :mod:`stratvector.ibsim.matching` which
+working orders a revealed bar fills, at what price and in what order, following the
+backtest's conventions; :meth:`OrderBook.on_bar` walks a bar's orders with it and books
+each fill here.
 
-- An order becomes checkable from the next bar revealed after it is accepted
-  (``active_from`` is the clock position at acceptance). A market order accepted while bar
-  t is the last closed bar therefore fills at bar t+1's open, plus slippage
-  (:func:`stratvector.backtest.costs.slipped_price`).
-- Stops and trailing stops trigger on the bar's range and fill at the stop or the gap open
-  (:func:`stratvector.backtest.fills.stop_fill_nb`), plus slippage: a triggered stop is a
-  market order. Limits fill at the limit or a better open
-  (:func:`~stratvector.backtest.fills.limit_fill_nb`), without slippage.
-- Within one bar, orders are checked market first, then stops, then limits: when a
-  bracket's stop-loss and take-profit both could fill in one bar, the stop wins (the
-  conservative order the backtest uses). Stops are checked in the order a price moving
-  away from the open reaches them: the nearest to the open first, those the open is
-  already through at once (in placement order). So of two sell stops protecting one
-  long (a stop-loss and a trailing stop), the higher one fills when both trigger in a
-  bar, as in a real market and in the backtest, whichever was placed first.
-- Bracket children of a parent filled at the bar's open (a market parent, or a limit or
-  stop parent the open went through) work in that same bar, stop-loss before
-  take-profit, as the backtest checks protective exits in the bar of entry. Children of
-  a parent filled inside the bar start with the next bar (the order of prices within a
-  bar is unknown). A trailing stop ratchets on a bar only after that bar failed to
-  trigger it.
-- Bracket children are held (``PreSubmitted``) until the parent is completely filled,
-  then work as an implicit OCA group that reduces the sibling's size by each fill.
-  Explicit OCA groups: type 1 cancels the others on a fill, types 2 and 3 reduce them.
-- Like IB, an order whose limit price, stop price (``auxPrice`` of STP and STP LMT) or
-  trailing stop price is not on the grid of the contract's market rule at that price
-  (the increment of the band the price lies in, :mod:`stratvector.ibsim.ticks`; the
-  ``min_tick`` without a rule) is refused with error 110 ("The price does not conform
-  to the minimum price variation for this contract."): a new order is not accepted, a
-  modification leaves the order as it was. A TRAIL order's trailing amount and
-  percentage are not checked.
-- With ``participation`` set, an order fills at most that fraction of the bar's volume
-  (at least one share) per bar; the rest keeps working.
-- With ``expire_day_orders`` set, an order with tif DAY (or empty, IB's default) is
-  cancelled ("Order expired (DAY)") before it would work in a bar of a later UTC date
-  than the first bar it worked in. Off by default: orders then work until done (GTC).
+Brackets and OCA groups are the book's own rules: bracket children are held
+(``PreSubmitted``) until the parent is completely filled, then work as an implicit OCA
+group that reduces the sibling's size by each fill; a bracket is transmitted when its
+last order arrives with ``transmit=True``. Explicit OCA groups: type 1 cancels the others
+on a fill, types 2 and 3 reduce them.
 
 The book only changes state and returns events; commissions, the account and the wire
 are the broker's business.
@@ -49,18 +25,43 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-import numpy as np
-
-from stratvector.backtest.costs import SLIP_SQRT_IMPACT, CostModel, slipped_price
-from stratvector.backtest.fills import limit_fill_nb, stop_fill_nb
+from stratvector.backtest.costs import CostModel
 from stratvector.ibsim.market import Instrument
+from stratvector.ibsim.matching import (
+    day_order_expired,
+    fill_price,
+    initial_trail,
+    priority,
+    ratchet,
+    utc_day,
+    volume_cap,
+)
+from stratvector.ibsim.order_checks import (
+    OFF_TICK,
+    SUPPORTED_TYPES,
+    modification_error,
+    off_tick,
+    request_problem,
+)
 from stratvector.ibsim.requests import OrderRequest
 
-SUPPORTED_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
-OFF_TICK = "The price does not conform to the minimum price variation for this contract."
+__all__ = [
+    "DONE",
+    "OFF_TICK",
+    "SUPPORTED_TYPES",
+    "WORKING",
+    "Ack",
+    "Cancelled",
+    "Event",
+    "Filled",
+    "OrderBook",
+    "OrderError",
+    "Rejected",
+    "SimOrder",
+]
+
 WORKING = frozenset({"PreSubmitted", "Submitted"})
 DONE = frozenset({"Filled", "Cancelled", "Inactive"})
-_PRIORITY = {"MKT": 0, "STP": 1, "TRAIL": 1, "STP LMT": 1, "LMT": 2}
 
 
 @dataclass(eq=False)
@@ -225,9 +226,9 @@ class OrderBook:
             if existing.is_done:
                 return [OrderError(client_id, req.order_id, 103, "Duplicate order id")]
             return self._modify(existing, req, pos, ref_price)
-        if _off_tick(req, inst):
+        if off_tick(req, inst):
             return [OrderError(client_id, req.order_id, 110, OFF_TICK)]
-        problem = self._validate(client_id, req)
+        problem = request_problem(req) or self._book_problem(client_id, req)
         order = SimOrder(client_id, self._new_perm_id(), req, inst, account or "")
         if problem:
             return self.reject(order, problem)
@@ -289,43 +290,39 @@ class OrderBook:
     # --- matching ------------------------------------------------------------------------
 
     def on_bar(self, inst: Instrument, i: int, k: int) -> list[Event]:
-        """Match ``inst``'s working orders against its bar ``i`` (timeline index ``k``).
+        """Match ``inst``'s working orders against its bar ``i`` (timeline index ``k``),
+        by the rules of :mod:`stratvector.ibsim.matching`.
 
         Bracket children activated by a parent filled at this bar's open join the work
         list in priority order, so a stop-loss can trigger in the bar of entry.
         """
         bar = (float(inst.open[i]), float(inst.high[i]), float(inst.low[i]))
 
-        def priority(order: SimOrder) -> tuple[int, float, int]:
-            return _priority(order, bar[0])
+        def key(order: SimOrder) -> tuple[int, float, int]:
+            return priority(order, bar[0])
 
         queue = [
             o
             for o in self._live.values()
             if o.inst is inst and o.status == "Submitted" and o.active_from <= k
         ]
-        queue.sort(key=priority)
+        queue.sort(key=key)
         events: list[Event] = []
-        cap = math.inf
-        if self.participation is not None and inst.volume[i] > 0:
-            cap = max(1.0, math.floor(self.participation * float(inst.volume[i])))
+        cap = volume_cap(self.participation, inst.volume[i])
         checked: list[SimOrder] = []
-        day = int(inst.times[i] // 86_400_000_000_000)
+        day = utc_day(inst.times[i])
         pos = 0
         while pos < len(queue):
             order = queue[pos]
             pos += 1
             if order.status != "Submitted":  # cancelled or reduced away by an earlier fill
                 continue
-            if self.expire_day_orders and order.req.tif in ("", "DAY"):
-                if order.session_day is None:
-                    order.session_day = day
-                elif day > order.session_day:
-                    events += self._cancel_one(order, "Order expired (DAY)")
-                    continue
+            if self.expire_day_orders and day_order_expired(order, day):
+                events += self._cancel_one(order, "Order expired (DAY)")
+                continue
             checked.append(order)
             qty = min(order.remaining, cap)
-            price, ref = self._fill_price(order, inst, i, qty, bar)
+            price, ref = fill_price(order, inst, i, qty, bar, self.slippage)
             if math.isnan(price):
                 continue
             events += self._fill(order, qty, price, i, k, at_open=ref == bar[0])
@@ -335,10 +332,10 @@ class OrderBook:
                 if o.status == "Submitted" and o.active_from <= k and o not in queue
             ]
             if joined:
-                queue[pos:] = sorted(queue[pos:] + joined, key=priority)
+                queue[pos:] = sorted(queue[pos:] + joined, key=key)
         for order in checked:
             if order.status == "Submitted" and order.req.order_type == "TRAIL":
-                self._ratchet(order, bar[1], bar[2])
+                ratchet(order, bar[1], bar[2])
         return events
 
     # --- internals -----------------------------------------------------------------------
@@ -347,27 +344,9 @@ class OrderBook:
         self._next_perm += 1
         return self._next_perm - 1
 
-    def _validate(self, client_id: int, req: OrderRequest) -> str:
-        if req.action not in ("BUY", "SELL"):
-            return f"action {req.action!r} must be BUY or SELL"
-        if not 0 < req.total_quantity < 1e9:
-            return f"order size {req.total_quantity} must be > 0 and below 1e9"
-        prices = (req.lmt_price, req.aux_price, req.trail_stop_price, req.trailing_percent)
-        if any(p is not None and not (math.isfinite(p) and p >= 0) for p in prices):
-            return "prices must be finite and non-negative"
-        if req.order_type not in SUPPORTED_TYPES:
-            return (
-                f"ibsim does not support order type {req.order_type!r}; "
-                f"use one of {', '.join(SUPPORTED_TYPES)}"
-            )
-        if req.order_type in ("LMT", "STP LMT") and req.lmt_price is None:
-            return f"{req.order_type} order needs a limit price"
-        if req.order_type in ("STP", "STP LMT") and req.aux_price is None:
-            return f"{req.order_type} order needs a stop price (auxPrice)"
-        if req.order_type == "TRAIL" and req.aux_price is None and req.trailing_percent is None:
-            return "TRAIL order needs a trailing amount (auxPrice) or trailingPercent"
-        if req.conditions or req.algo_strategy or req.delta_neutral:
-            return "ibsim does not support conditional, algo or delta-neutral orders"
+    def _book_problem(self, client_id: int, req: OrderRequest) -> str:
+        """Why the book cannot take a new ``req`` that passed the request checks: its
+        parent is not working, or too many orders are open; "" if it can."""
         if req.parent_id:
             parent = self._orders.get((client_id, req.parent_id))
             if parent is None or parent.is_done:
@@ -399,48 +378,14 @@ class OrderBook:
         order.why_held = ""
         order.active_from = pos
         if order.req.order_type == "TRAIL":
-            order.trail_stop = self._initial_trail(order, ref)
-
-    def _initial_trail(self, order: SimOrder, ref: float | None) -> float | None:
-        if order.req.trail_stop_price is not None:
-            return order.req.trail_stop_price
-        if ref is None:
-            return None
-        return ref + order.side * _trail_amount(order, ref)
+            order.trail_stop = initial_trail(order, ref)
 
     def _modify(
         self, order: SimOrder, req: OrderRequest, pos: int, ref: float | None
     ) -> list[Event]:
-        if req.action != order.req.action or (
-            req.contract.symbol and req.contract.symbol != order.inst.symbol
-        ):
-            return [
-                OrderError(
-                    order.client_id,
-                    order.order_id,
-                    105,
-                    "Order being modified does not match original order.",
-                )
-            ]
-        if _off_tick(req, order.inst):
-            return [OrderError(order.client_id, order.order_id, 110, OFF_TICK)]
-        problem = self._validate(order.client_id, req.modified(parent_id=0))
-        if problem and not problem.startswith("too many"):
-            return [
-                OrderError(
-                    order.client_id, order.order_id, 201, f"Order rejected - reason:{problem}"
-                )
-            ]
-        if req.total_quantity < order.filled:
-            return [
-                OrderError(
-                    order.client_id,
-                    order.order_id,
-                    201,
-                    f"Order rejected - reason:new size {req.total_quantity} is below the "
-                    f"filled {order.filled}",
-                )
-            ]
+        refused = modification_error(order, req)
+        if refused is not None:
+            return [OrderError(order.client_id, order.order_id, *refused)]
         old = order.req
         order.req = req.modified(parent_id=old.parent_id)
         if order.req.order_type == "TRAIL" and (
@@ -449,7 +394,7 @@ class OrderBook:
             or req.trailing_percent != old.trailing_percent
             or order.trail_stop is None
         ):
-            order.trail_stop = self._initial_trail(order, ref)
+            order.trail_stop = initial_trail(order, ref)
         if order.status == "PendingSubmit":
             return self._transmit_family(order, pos, ref) if req.transmit else []
         return [Ack(order.snapshot())]
@@ -494,56 +439,11 @@ class OrderBook:
                 del self._orders[old.key]
         self._orders.setdefault(order.key, order)
 
-    def _fill_price(
-        self, order: SimOrder, inst: Instrument, i: int, qty: float, bar: tuple[float, ...]
-    ) -> tuple[float, float]:
-        """``(fill price, reference price before slippage)`` of ``qty`` of ``order`` in
-        bar ``i`` given as (open, high, low); NaNs when it does not fill."""
-        o_, h, lo = bar
-        req, side = order.req, order.side
-        kind = req.order_type
-        if kind == "MKT":
-            return self._slip(order, inst, i, qty, o_), o_
-        if kind == "LMT":
-            p = float(limit_fill_nb(side, float(req.lmt_price), o_, h, lo))
-            return p, p
-        if kind in ("STP", "TRAIL"):
-            if kind == "TRAIL" and order.trail_stop is None:
-                order.trail_stop = o_ + side * _trail_amount(order, o_)
-            stop = float(req.aux_price) if kind == "STP" else float(order.trail_stop)
-            p = float(stop_fill_nb(side, stop, o_, h, lo))
-            return (p if math.isnan(p) else self._slip(order, inst, i, qty, p)), p
-        # STP LMT: the stop turns it into a limit order
-        limit = float(req.lmt_price)
-        if not order.triggered:
-            s = float(stop_fill_nb(side, float(req.aux_price), o_, h, lo))
-            if math.isnan(s):
-                return math.nan, math.nan
-            order.triggered = True
-            if (side > 0 and s <= limit) or (side < 0 and s >= limit):
-                return s, s
-            touched = lo <= limit if side > 0 else h >= limit
-            return (limit, limit) if touched else (math.nan, math.nan)
-        p = float(limit_fill_nb(side, limit, o_, h, lo))
-        return p, p
-
-    def _slip(self, order: SimOrder, inst: Instrument, i: int, qty: float, price: float) -> float:
-        sigma = adv = 0.0
-        if self.slippage.code == SLIP_SQRT_IMPACT:
-            sigma, adv = _sigma_adv(inst, i, int(getattr(self.slippage, "window", 20)))
-        return slipped_price(self.slippage, price, qty, order.side, sigma, adv)
-
-    def _ratchet(self, order: SimOrder, h: float, lo: float) -> None:
-        if order.trail_stop is None:
-            return
-        if order.side < 0:
-            order.trail_stop = max(order.trail_stop, h - _trail_amount(order, h))
-        else:
-            order.trail_stop = min(order.trail_stop, lo + _trail_amount(order, lo))
-
     def _fill(
         self, order: SimOrder, qty: float, price: float, i: int, k: int, at_open: bool
     ) -> list[Event]:
+        """Book a fill of ``qty`` at ``price`` (bar ``i``, timeline index ``k``), then its
+        OCA effects and, once the order is complete, the release of its bracket children."""
         total = order.filled + qty
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * qty) / total
         order.filled = total
@@ -574,48 +474,3 @@ class OrderBook:
             return self._cancel_one(other, "OCA group canceled")
         other.req = other.req.modified(total_quantity=new_total)
         return [Ack(other.snapshot())]
-
-
-def _priority(order: SimOrder, open_: float) -> tuple[int, float, int]:
-    """Market first, then stops, then limits. Stops by how far the price must move from
-    the bar's ``open_`` to trigger them (0 when the open is through the stop); then
-    placement order."""
-    kind = order.req.order_type
-    reach = 0.0
-    if kind in ("STP", "STP LMT") and order.req.aux_price is not None and not order.triggered:
-        reach = max(0.0, (float(order.req.aux_price) - open_) * order.side)
-    elif kind == "TRAIL":
-        stop = order.trail_stop
-        if stop is None:
-            stop = open_ + order.side * _trail_amount(order, open_)
-        reach = max(0.0, (stop - open_) * order.side)
-    return (_PRIORITY.get(kind, 3), reach, order.perm_id)
-
-
-def _off_tick(req: OrderRequest, inst: Instrument) -> bool:
-    """True if a price of ``req`` that IB checks is off the grid valid at that price."""
-    prices = [req.trail_stop_price]
-    if req.order_type in ("LMT", "STP LMT"):
-        prices.append(req.lmt_price)
-    if req.order_type in ("STP", "STP LMT"):
-        prices.append(req.aux_price)
-    return any(p is not None and not inst.conforms(p) for p in prices)
-
-
-def _trail_amount(order: SimOrder, ref: float) -> float:
-    if order.req.trailing_percent is not None:
-        return ref * order.req.trailing_percent / 100.0
-    return float(order.req.aux_price or 0.0)
-
-
-def _sigma_adv(inst: Instrument, i: int, window: int) -> tuple[float, float]:
-    """Rolling return volatility (ddof=1) and mean volume over the ``window`` bars before
-    bar ``i`` (causal: the fill bar itself is not used)."""
-    lo = max(0, i - window)
-    close = inst.close[max(0, lo - 1) : i]
-    vol = inst.volume[lo:i]
-    if len(close) < 3 or len(vol) == 0:
-        return 0.0, 0.0
-    rets = close[1:] / close[:-1] - 1.0
-    rets = rets[-window:]
-    return float(np.std(rets, ddof=1)), float(np.mean(vol))

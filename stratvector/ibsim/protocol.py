@@ -25,6 +25,8 @@ HANDSHAKE_PREFIX = b"API\0"
 _LEN = struct.Struct(">I")
 
 Field = str | int | float | bool | None
+#: One message as the builders make it: its fields in order, the message id first.
+Msg = list[Field]
 
 
 class ProtocolError(Exception):

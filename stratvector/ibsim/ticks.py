@@ -12,8 +12,8 @@ in a coarser band.
 
 :class:`MarketRule` is the stand-in's rule: configured once (:class:`IBSimConfig`
 ``market_rule``), reported in contract details and by reqMarketRule, and used to check
-every limit, stop and trailing-stop price (:mod:`stratvector.ibsim.orders`). Pure values,
-no I/O.
+every limit, stop and trailing-stop price (:mod:`stratvector.ibsim.order_checks`). Pure
+values, no I/O.
 """
 
 from __future__ import annotations
