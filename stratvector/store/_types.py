@@ -7,6 +7,8 @@
 - :func:`jsonable` turns numpy scalars, datetimes, paths, sets and non-finite floats
   into plain JSON values (NaN and +/-inf become ``null``; PostgreSQL's JSONB rejects
   them and SQLite's JSON functions do too).
+- :func:`to_utc`, :func:`opt_utc`, :func:`opt_float` and :func:`normalize_side` check and
+  normalize the values the repositories write.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+SIDES = ("BUY", "SELL")
+"""The sides an intent or a fill is stored with."""
 
 
 def utc_now() -> datetime:
@@ -52,6 +57,23 @@ def to_utc(value: datetime, name: str = "time") -> datetime:
 def opt_utc(value: datetime | None, name: str = "time") -> datetime | None:
     """:func:`to_utc`, passing ``None`` through."""
     return None if value is None else to_utc(value, name)
+
+
+def opt_float(value: float | None) -> float | None:
+    """``value`` as a ``float``; ``None`` for ``None`` and for NaN and +/-inf."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def normalize_side(side: str) -> str:
+    """``BUY`` or ``SELL`` from either, in any case, or from IB's execution sides
+    ``BOT``/``SLD``; ``ValueError`` for anything else."""
+    value = {"BOT": "BUY", "SLD": "SELL"}.get(side.strip().upper(), side.strip().upper())
+    if value not in SIDES:
+        raise ValueError(f"side must be BUY or SELL (or IB's BOT/SLD), not {side!r}")
+    return value
 
 
 class UTCDateTime(TypeDecorator[datetime]):

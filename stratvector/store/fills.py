@@ -27,10 +27,9 @@ from stratvector.store._status import (
     read_state,
     save,
 )
-from stratvector.store._types import to_utc, utc_now
+from stratvector.store._types import normalize_side, to_utc, utc_now
 from stratvector.store.errors import NotFoundError
 from stratvector.store.models import QTY_EPS, Fill, OrderIntent
-from stratvector.store.orders import _side
 from stratvector.store.positions import FillLike, Position, net_positions
 
 # ---------------------------------------------------------------------- statements
@@ -152,7 +151,7 @@ class Fills:
         """
         if not exec_id:
             raise ValueError("exec_id must be a non-empty string")
-        side = _side(side)
+        side = normalize_side(side)
         if not (math.isfinite(quantity) and quantity > 0):
             raise ValueError(f"fill quantity must be a finite number > 0, not {quantity!r}")
         if not math.isfinite(price):

@@ -18,14 +18,24 @@ wanted is closed with :meth:`Orders.abandon`.
 Statuses are IB's strings (``PendingSubmit``, ``PreSubmitted``, ``Submitted``,
 ``Filled``, ``Cancelled``, ``ApiCancelled``, ``Inactive``, ...) plus two of the
 journal's own: :data:`INTENT` (written, not yet submitted) and :data:`ABANDONED`.
+
+This module is the repository (:class:`Orders`) and the public home of the order
+journal's names; each is defined in one smaller module:
+
+- :mod:`stratvector.store.order_refs`: the order ref format (:func:`make_order_ref`,
+  :func:`parse_order_ref`);
+- :mod:`stratvector.store.intents`: :class:`Intent` and the checks an intent passes
+  before it is written;
+- :mod:`stratvector.store.order_records`: :class:`OrderRecord`, :class:`StatusRecord`
+  and how they are built from rows;
+- :mod:`stratvector.store._status`: the statuses and the status rules (shared with
+  fills).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -39,21 +49,32 @@ from stratvector.store._status import (
     ORDER_STATE,
     PENDING_SUBMIT,
     TERMINAL_STATUSES,
-    OrderState,
     apply_status,
     history_entry,
     load_for_update,
     save,
     set_ids,
 )
-from stratvector.store._types import jsonable, opt_utc, to_utc, utc_now
+from stratvector.store._types import SIDES as SIDES
+from stratvector.store._types import opt_float, opt_utc, to_utc, utc_now
 from stratvector.store.errors import (
     IntentConflictError,
     UnknownOrderError,
 )
+from stratvector.store.intents import Intent, differences, intent_values
 from stratvector.store.models import Order, OrderIntent, OrderStatusEntry
+from stratvector.store.order_records import (
+    OrderRecord,
+    StatusRecord,
+    fresh_record,
+    order_record,
+    state_record,
+    status_record,
+)
+from stratvector.store.order_refs import ORDER_REF_PREFIX as ORDER_REF_PREFIX
+from stratvector.store.order_refs import OrderRefParts, make_order_ref, parse_order_ref
 
-__all__ = [  # the statuses live in _status (shared with fills); this is their public home
+__all__ = [  # the public home of the order journal's names (defined in the modules above)
     "ABANDONED",
     "FILLED",
     "INTENT",
@@ -69,261 +90,8 @@ __all__ = [  # the statuses live in _status (shared with fills); this is their p
     "parse_order_ref",
 ]
 
-ORDER_REF_PREFIX = "sv1"
-_SEP = "|"
-SIDES = ("BUY", "SELL")
-
-
-# ---------------------------------------------------------------------- order refs
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRefParts:
-    """The pieces of an order ref made by :func:`make_order_ref`."""
-
-    strategy: str
-    symbol: str
-    bar_time: datetime
-    leg: str | None = None
-
-
-def make_order_ref(strategy: str, symbol: str, bar_time: datetime, leg: str | None = None) -> str:
-    """The deterministic IB ``orderRef`` for the order a strategy sends after a bar.
-
-    Format ``sv1|<strategy>|<symbol>|<bar start, UTC, YYYYmmddTHHMMSSZ>[|<leg>]``. The same
-    inputs always give the same ref, so a decision replayed after a crash maps to the same
-    journal row and the same IB order. ``leg`` tells apart several orders for one bar
-    (e.g. ``"stop"`` for a protective stop). ``bar_time`` must be tz-aware.
-    """
-    when = to_utc(bar_time, "bar_time")
-    parts = [ORDER_REF_PREFIX, strategy, symbol, when.strftime("%Y%m%dT%H%M%SZ")]
-    if leg is not None:
-        parts.append(leg)
-    for name, value in (("strategy", strategy), ("symbol", symbol), ("leg", leg)):
-        if value is not None and (not value or _SEP in value or value != value.strip()):
-            raise ValueError(f"{name} {value!r} cannot go in an order ref (empty, '|' or spaces)")
-    ref = _SEP.join(parts)
-    if len(ref) > 255:
-        raise ValueError(f"order ref longer than 255 characters: {ref!r}")
-    return ref
-
-
-def parse_order_ref(ref: str | None) -> OrderRefParts | None:
-    """The parts of a ref made by :func:`make_order_ref`; ``None`` for any other text
-    (orders placed by hand in TWS or by other software)."""
-    if not ref:
-        return None
-    parts = ref.split(_SEP)
-    if parts[0] != ORDER_REF_PREFIX or len(parts) not in (4, 5):
-        return None
-    try:
-        when = datetime.strptime(parts[3], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return OrderRefParts(parts[1], parts[2], when, parts[4] if len(parts) == 5 else None)
-
-
-# ---------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRecord:
-    """An intent with what IB reported about it (a detached, read-only view).
-
-    ``created`` is True only on the value returned by the :meth:`Orders.record_intent`
-    call that wrote the intent; False for replays and for reads.
-    """
-
-    order_ref: str
-    strategy: str
-    symbol: str
-    bar_time: datetime
-    side: str
-    quantity: float
-    order_type: str
-    limit_price: float | None
-    stop_price: float | None
-    time_in_force: str
-    account: str | None
-    target: float | None
-    detail: dict[str, Any] | None
-    created_at: datetime
-    status: str
-    ib_order_id: int | None
-    perm_id: int | None
-    client_id: int | None
-    submitted_at: datetime | None
-    filled: float
-    remaining: float | None
-    avg_fill_price: float | None
-    last_fill_price: float | None
-    updated_at: datetime
-    created: bool = False
-
-    @property
-    def terminal(self) -> bool:
-        """True when IB will not fill this order any further."""
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def submitted(self) -> bool:
-        """True once IB acknowledged the order (an order id or a status was recorded)."""
-        return self.status != INTENT
-
-    @property
-    def signed_quantity(self) -> float:
-        return self.quantity if self.side == "BUY" else -self.quantity
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRecord:
-    """One entry of an order's status history."""
-
-    status: str
-    filled: float
-    remaining: float | None
-    avg_fill_price: float | None
-    at: datetime
-    recorded_at: datetime
-    source: str
-    message: str | None
-
-
-def _fresh_record(values: dict[str, Any]) -> OrderRecord:
-    """The record of an intent just inserted from ``values`` (the row's columns, as
-    :func:`_intent_values` gives them): no read back needed."""
-    return OrderRecord(
-        **values,
-        status=INTENT,
-        ib_order_id=None,
-        perm_id=None,
-        client_id=None,
-        submitted_at=None,
-        filled=0.0,
-        remaining=values["quantity"],
-        avg_fill_price=None,
-        last_fill_price=None,
-        updated_at=values["created_at"],
-        created=True,
-    )
-
-
-def order_record(intent: OrderIntent, created: bool = False) -> OrderRecord:
-    order = intent.order
-    return OrderRecord(
-        order_ref=intent.order_ref,
-        strategy=intent.strategy,
-        symbol=intent.symbol,
-        bar_time=intent.bar_time,
-        side=intent.side,
-        quantity=intent.quantity,
-        order_type=intent.order_type,
-        limit_price=intent.limit_price,
-        stop_price=intent.stop_price,
-        time_in_force=intent.time_in_force,
-        account=intent.account,
-        target=intent.target,
-        detail=intent.detail,
-        created_at=intent.created_at,
-        status=order.status if order else INTENT,
-        ib_order_id=order.ib_order_id if order else None,
-        perm_id=order.perm_id if order else None,
-        client_id=order.client_id if order else None,
-        submitted_at=order.submitted_at if order else None,
-        filled=order.filled if order else 0.0,
-        remaining=order.remaining if order else intent.quantity,
-        avg_fill_price=order.avg_fill_price if order else None,
-        last_fill_price=order.last_fill_price if order else None,
-        updated_at=order.updated_at if order else intent.created_at,
-        created=created,
-    )
-
-
-_INTENT_FIELDS = (
-    "order_ref",
-    "strategy",
-    "symbol",
-    "bar_time",
-    "side",
-    "quantity",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "time_in_force",
-    "account",
-    "target",
-    "detail",
-    "created_at",
-)
-_ORDER_FIELDS = (
-    "status",
-    "ib_order_id",
-    "perm_id",
-    "client_id",
-    "submitted_at",
-    "filled",
-    "remaining",
-    "avg_fill_price",
-    "last_fill_price",
-    "updated_at",
-)
-
-
-def _state_record(state: OrderState) -> OrderRecord:
-    """The record of an order just written by a Core write (what a fresh read returns:
-    the intent's row and the order's values as saved)."""
-    return OrderRecord(
-        **{name: state.intent[name] for name in _INTENT_FIELDS},
-        **{name: state.order[name] for name in _ORDER_FIELDS},
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """One order intent to journal (the arguments of :meth:`Orders.record_intent`)."""
-
-    order_ref: str
-    strategy: str
-    symbol: str
-    bar_time: datetime
-    side: str
-    quantity: float
-    order_type: str = "MKT"
-    limit_price: float | None = None
-    stop_price: float | None = None
-    time_in_force: str = "DAY"
-    account: str | None = None
-    target: float | None = None
-    detail: dict[str, Any] | None = None
-    created_at: datetime | None = None
-
-
-def _intent_values(i: Intent) -> dict[str, Any]:
-    """The row of an intent, validated (``ValueError`` names the bad value)."""
-    side = _side(i.side)
-    order_type = i.order_type.strip().upper()
-    _positive(i.quantity, "quantity")
-    if "LMT" in order_type and i.limit_price is None:
-        raise ValueError(f"order type {order_type} needs a limit_price")
-    if order_type.startswith(("STP", "TRAIL")) and i.stop_price is None:
-        raise ValueError(f"order type {order_type} needs a stop_price")
-    return {
-        "order_ref": i.order_ref,
-        "strategy": i.strategy,
-        "symbol": i.symbol,
-        "bar_time": to_utc(i.bar_time, "bar_time"),
-        "side": side,
-        "quantity": float(i.quantity),
-        "order_type": order_type,
-        "limit_price": _opt_float(i.limit_price),
-        "stop_price": _opt_float(i.stop_price),
-        "time_in_force": i.time_in_force.strip().upper(),
-        "account": i.account,
-        "target": _opt_float(i.target),
-        "detail": jsonable(i.detail),
-        "created_at": opt_utc(i.created_at, "created_at") or utc_now(),
-    }
-
+_NOT_FINISHED = or_(Order.id.is_(None), Order.status.not_in(TERMINAL_STATUSES))
+"""Intents not known to be finished: never submitted, or not in a terminal status."""
 
 # ---------------------------------------------------------------------- repository
 
@@ -392,7 +160,7 @@ class Orders:
         batch are still written and may be sent). Invalid values raise ``ValueError``
         before anything is written.
         """
-        rows = [_intent_values(i) for i in intents]
+        rows = [intent_values(i) for i in intents]
         if not rows:
             return []
         refs = [r["order_ref"] for r in rows]
@@ -412,11 +180,11 @@ class Orders:
             for values in rows:
                 ref = values["order_ref"]
                 if ref in created:  # the row is exactly what was written
-                    out.append(_fresh_record(values))
+                    out.append(fresh_record(values))
                     continue
                 intent = found[ref]
                 record = order_record(intent)
-                diff = _differences(intent, values)
+                diff = differences(intent, values)
                 if diff:
                     out.append(
                         IntentConflictError(
@@ -463,7 +231,7 @@ class Orders:
             order["submitted_at"] = order["submitted_at"] or when
             order["updated_at"] = utc_now()
             save(conn, state, entry)
-            return _state_record(state)
+            return state_record(state)
 
     def record_status(
         self,
@@ -507,15 +275,15 @@ class Orders:
                 state,
                 status,
                 filled,
-                _opt_float(remaining),
-                _opt_float(avg_fill_price),
+                opt_float(remaining),
+                opt_float(avg_fill_price),
                 when,
                 source,
                 message,
-                _opt_float(last_fill_price),
+                opt_float(last_fill_price),
             )
             save(conn, state, entry)
-            return _state_record(state)
+            return state_record(state)
 
     def abandon(self, order_ref: str, reason: str, at: datetime | None = None) -> OrderRecord:
         """Close an intent that never reached IB (reconciliation found no trace of it)."""
@@ -556,19 +324,7 @@ class Orders:
                 .where(OrderStatusEntry.order_id == intent.order.id)
                 .order_by(OrderStatusEntry.id)
             )
-            return [
-                StatusRecord(
-                    r.status,
-                    r.filled,
-                    r.remaining,
-                    r.avg_fill_price,
-                    r.at,
-                    r.recorded_at,
-                    r.source,
-                    r.message,
-                )
-                for r in rows
-            ]
+            return [status_record(r) for r in rows]
 
     def pending_intents(self, strategy: str | None = None) -> list[OrderRecord]:
         """Intents not known to be finished (never submitted, or not in a terminal
@@ -577,7 +333,7 @@ class Orders:
             stmt = (
                 select(OrderIntent)
                 .outerjoin(Order)
-                .where(or_(Order.id.is_(None), Order.status.not_in(TERMINAL_STATUSES)))
+                .where(_NOT_FINISHED)
                 .options(selectinload(OrderIntent.order))
                 .order_by(OrderIntent.created_at, OrderIntent.id)
             )
@@ -607,7 +363,7 @@ class Orders:
                 .order_by(OrderIntent.created_at.desc(), OrderIntent.id.desc())
             )
             if open_only:
-                stmt = stmt.where(or_(Order.id.is_(None), Order.status.not_in(TERMINAL_STATUSES)))
+                stmt = stmt.where(_NOT_FINISHED)
             if strategy is not None:
                 stmt = stmt.where(OrderIntent.strategy == strategy)
             if symbol is not None:
@@ -633,45 +389,3 @@ def _load_intent(s: Session, order_ref: str) -> OrderIntent | None:
 
 def _unknown(order_ref: str) -> str:
     return f"no order intent with order ref {order_ref!r} in the journal"
-
-
-def _side(side: str) -> str:
-    value = {"BOT": "BUY", "SLD": "SELL"}.get(side.strip().upper(), side.strip().upper())
-    if value not in SIDES:
-        raise ValueError(f"side must be BUY or SELL (or IB's BOT/SLD), not {side!r}")
-    return value
-
-
-def _positive(value: float, name: str) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, not {value!r}")
-
-
-def _opt_float(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-_IDENTITY = (
-    "strategy",
-    "symbol",
-    "bar_time",
-    "side",
-    "quantity",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "time_in_force",
-    "account",
-)
-
-
-def _differences(intent: OrderIntent, values: dict[str, Any]) -> list[str]:
-    out = []
-    for name in _IDENTITY:
-        old, new = getattr(intent, name), values[name]
-        if old != new:
-            out.append(f"{name}: journaled {old!r}, now {new!r}")
-    return out

@@ -16,9 +16,16 @@ from stratvector.store import (
     IntentConflictError,
     OrderIdConflictError,
     UnknownOrderError,
+    intents,
     make_order_ref,
+    order_records,
+    order_refs,
+    orders,
     parse_order_ref,
 )
+from stratvector.store._status import ORDER_COLUMNS
+from stratvector.store.intents import INTENT_FIELDS, INTENT_IDENTITY
+from stratvector.store.order_records import OrderRecord
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -246,3 +253,27 @@ def test_list_orders_newest_first_with_filters(journal):
     assert len(journal.orders.list_orders(limit=1)) == 1
     assert journal.orders.list_orders(symbol="MSFT") == []
     assert len(journal.orders.list_orders(strategy="momentum")) == 3
+
+
+# ---------------------------------------------------------------------- module layout
+
+
+def test_an_intents_fields_are_the_records_intent_part():
+    """A record is the intent's row (INTENT_FIELDS; fresh_record takes the row as keyword
+    arguments) and the order's columns: a column added to either goes in the record."""
+    assert tuple(f.name for f in dataclasses.fields(Intent)) == INTENT_FIELDS
+    record_fields = tuple(f.name for f in dataclasses.fields(OrderRecord))
+    assert record_fields[: len(INTENT_FIELDS)] == INTENT_FIELDS
+    assert set(record_fields) == {*INTENT_FIELDS, *ORDER_COLUMNS, "created"}
+    assert set(INTENT_IDENTITY) < set(INTENT_FIELDS) and "order_ref" not in INTENT_IDENTITY
+
+
+def test_the_order_names_stay_importable_from_orders():
+    for name in orders.__all__:
+        assert hasattr(orders, name), name
+    assert orders.make_order_ref is order_refs.make_order_ref
+    assert orders.OrderRefParts is order_refs.OrderRefParts
+    assert orders.ORDER_REF_PREFIX == "sv1" and orders.SIDES == ("BUY", "SELL")
+    assert orders.Intent is intents.Intent
+    assert orders.OrderRecord is order_records.OrderRecord
+    assert orders.order_record is order_records.order_record
