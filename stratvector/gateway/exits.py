@@ -63,9 +63,14 @@ in one and not the other.
 Known differences from the backtest (named in the parity tests):
 
 - take_profit in the entry bar uses the estimated entry (the signal bar's close plus
-  slippage): when it triggers in the entry bar it fills at the estimated target, not the
-  fill-relative one, and a bar whose high (low for shorts) lies between the two exits in
-  one and not the other. From the bar after the entry on, it matches exactly;
+  slippage) until the fix reaches IB: when it triggers before that, it fills at the
+  estimated target, not the fill-relative one, and a price between the two exits in one
+  and not the other. Against IB the window is the time from the parent's fill to IB
+  accepting the modification (the fix is sent on the ``Filled`` status: milliseconds
+  plus the round trip). ibsim evaluates a whole bar at once, right after the open's
+  fills, so there the estimated target holds for the entire entry bar and the parity
+  tests show the difference whenever the bar reaches it. From the bar after the entry
+  on, it matches exactly;
 - adding to a position: in the entry bar the stop is anchored at the add's fill, not at
   the volume-weighted entry (fixed from the next bar);
 - tick rounding (above): a stop-loss or take-profit level that is not on the grid
