@@ -120,9 +120,10 @@ class StrategyRunner:
         self.decisions = 0
         self.target_seconds = 0.0  # time spent in Strategy.target (for benchmarks)
         # seconds: first bar received -> decision starts ("wait"), last bar received ->
-        # decision starts ("start"), one symbol's target ("targets"), sizing
+        # decision starts ("start"), one symbol's target ("targets"), reading every
+        # symbol's bar at the decided time ("gather"), sizing
         self.timing: dict[str, LatencyWindow] = {
-            k: LatencyWindow() for k in ("wait", "start", "targets", "sizing")
+            k: LatencyWindow() for k in ("wait", "start", "targets", "gather", "sizing")
         }
         self._reported: dict[str, int] = {}
         self._received: dict[int, float] = {}  # bar time -> first arrival
@@ -342,29 +343,25 @@ class StrategyRunner:
         self.timing["wait"].add(started - received)
         complete = self._complete.pop(t, started)
         self.timing["start"].add(started - complete)
-        n = len(self.symbols)
-        close = np.full(n, np.nan)
-        high = np.full(n, np.nan)
-        low = np.full(n, np.nan)
-        mark = np.full(n, np.nan)
-        target = np.full(n, np.nan)
-        skip = np.zeros(n, dtype=bool)
+        gathering = time.perf_counter()
+        windows = self.feed.windows
+        rows = [windows[s].view_at(t) for s in self.symbols]
+        view = np.array(rows, dtype=np.float64).reshape(-1, 4).T  # (4, n)
+        mark, high, low, close = (np.ascontiguousarray(v) for v in view)
+        target = np.full(len(self.symbols), np.nan)
+        skip = np.zeros(len(self.symbols), dtype=bool)
         when = _ts(t)
         working = self.working(self.id, when)
         arrived: dict[str, float] = {}
-        for j, s in enumerate(self.symbols):
-            w = self.feed.windows[s]
-            mark[j] = w.last_close_upto(t)
-            hlc = w.hlc_at(t)
-            if hlc is None:
-                continue
-            high[j], low[j], close[j] = hlc
+        for j in np.flatnonzero(close == close).tolist():  # the symbols with a bar at t
+            s = self.symbols[j]
             cached = self._targets.pop((s, t), None)
             target[j] = self.target_at(s, t) if cached is None else cached
             skip[j] = s in working
             got = self._arrived.pop((s, t), None)
             if got is not None:
                 arrived[s] = got
+        self.timing["gather"].add(time.perf_counter() - gathering)
         self._forget_before(t)
         sized = time.perf_counter()
         self.ledger.settle(SETTLE_ALL)  # every fill received so far is in the past

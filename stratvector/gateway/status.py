@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stratvector.gateway.trader import Trader
 
-RUNNER_PHASES = ("wait", "start", "targets", "sizing")  # StrategyRunner.timing
+RUNNER_PHASES = ("wait", "start", "targets", "gather", "sizing")  # StrategyRunner.timing
 EXECUTOR_PHASES = ("checks", "intent", "intent_cpu", "place")  # ExecStats
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from stratvector.data.schema import BAR_COLUMNS, index_ns
 
 _COLUMNS = pd.Index(list(BAR_COLUMNS))
+_NAN = float("nan")
 
 
 class BarWindow:
@@ -112,6 +113,22 @@ class BarWindow:
     def close_at(self, t: int) -> float:
         i = self.index_of(t)
         return float(self._v[3, self._lo + i]) if i is not None else float("nan")
+
+    def view_at(self, t: int) -> tuple[float, float, float, float]:
+        """``(mark, high, low, close)`` at bar time ``t`` in one call (the decision reads
+        every symbol's): the close of the newest bar starting at or before ``t``, and the
+        high, low and close of the bar starting at ``t`` (NaN without such a bar)."""
+        hi = self._hi
+        if hi > self._lo:
+            newest = self._t[hi - 1]
+            if newest == t:  # the usual case
+                _, h, lo, c, _ = self._v[:, hi - 1].tolist()
+                return c, h, lo, c
+            if newest < t:
+                return float(self._v[3, hi - 1]), _NAN, _NAN, _NAN
+        hlc = self.hlc_at(t)
+        mark = self.last_close_upto(t)
+        return (mark, _NAN, _NAN, _NAN) if hlc is None else (mark, *hlc)
 
     def hlc_at(self, t: int) -> tuple[float, float, float] | None:
         """High, low and close of the bar starting at ``t`` (None if not held)."""

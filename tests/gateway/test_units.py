@@ -158,3 +158,22 @@ def test_a_trailing_stop_never_looser_than_the_stop_loss_replaces_it() -> None:
     add = _spec(-200.0, trailing_stop=0.01, peak=105.0, old_entry=100.0, old_quantity=100.0)
     assert add.legs() == ["stop", "trail", "tp"]
     assert _spec(-100.0, trailing_stop=0.0).legs() == ["stop", "tp"]
+
+
+def test_view_at_agrees_with_the_separate_lookups_at_every_time() -> None:
+    w = BarWindow(8)
+    idx = pd.date_range("2024-01-01", periods=10, freq="2D", tz="UTC")
+    df = pd.DataFrame(
+        {c: np.arange(10.0) + k for k, c in enumerate(["open", "high", "low", "close", "volume"])},
+        index=idx,
+    )
+    w.extend(df)
+    step = 86_400 * 10**9
+    times = [int(t.value) for t in idx] + [int(idx[-1].value) + step, int(idx[0].value) - step]
+    times += [int(t.value) + step for t in idx]  # the days between bars
+    for t in times:
+        mark, h, lo, c = w.view_at(t)
+        hlc = w.hlc_at(t)
+        expect = (np.nan, np.nan, np.nan) if hlc is None else hlc
+        np.testing.assert_array_equal([mark, h, lo, c], [w.last_close_upto(t), *expect])
+    assert w.view_at(int(idx[-1].value)) == (12.0, 10.0, 11.0, 12.0)  # newest: fast path
