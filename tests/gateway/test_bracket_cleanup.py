@@ -18,6 +18,7 @@ from stratvector.gateway.order_book import OrderBook, Tracked, staged
 from stratvector.gateway.receiver import Receiver
 from stratvector.gateway.refusals import ORDER_REJECTED
 from stratvector.store import make_order_ref
+from tests.gateway.fakes import FakeQueue
 
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=1)
@@ -176,18 +177,6 @@ def test_the_bracket_is_matched_by_ib_ids_not_refs_alone() -> None:
 
 
 # ---------------------------------------------------------------------- the receiver
-
-
-class FakeQueue:
-    def __init__(self) -> None:
-        self.journal = SimpleNamespace(
-            orders=SimpleNamespace(record_status="record_status"),
-            events=SimpleNamespace(record_event="record_event"),
-        )
-        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((fn, args, kwargs))
 
 
 class FakeIB:

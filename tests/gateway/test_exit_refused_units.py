@@ -21,24 +21,12 @@ from stratvector.gateway.execution import ExecStats
 from stratvector.gateway.order_book import OrderBook
 from stratvector.gateway.receiver import Receiver
 from stratvector.store import make_order_ref
+from tests.gateway.fakes import FakeQueue
 
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=1)
 PARENT = make_order_ref("s1", "AAA", T0)
 STOP, TP = PARENT + "|stop", PARENT + "|tp"
-
-
-class FakeQueue:
-    def __init__(self) -> None:
-        self.journal = SimpleNamespace(
-            fills=SimpleNamespace(record_fill="record_fill", record_commission="commission"),
-            orders=SimpleNamespace(record_status="record_status"),
-            events=SimpleNamespace(record_event="record_event"),
-        )
-        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((fn, args, kwargs))
 
 
 class Ledger:

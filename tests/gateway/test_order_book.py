@@ -17,6 +17,7 @@ from stratvector.gateway.outgoing import build
 from stratvector.gateway.receiver import Receiver
 from stratvector.gateway.runner import OrderPlan
 from stratvector.store import make_order_ref
+from tests.gateway.fakes import FakeQueue
 
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(days=1)
@@ -202,21 +203,6 @@ def test_protective_exits_outlive_the_session_whatever_the_entry_tif() -> None:
 
 
 # ---------------------------------------------------------------------- receiving
-
-
-class FakeQueue:
-    """Records the journal calls the receiver hands to the writer thread."""
-
-    def __init__(self) -> None:
-        self.journal = SimpleNamespace(
-            fills=SimpleNamespace(record_fill="record_fill", record_commission="commission"),
-            orders=SimpleNamespace(record_status="record_status"),
-            events=SimpleNamespace(record_event="record_event"),
-        )
-        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((fn, args, kwargs))
 
 
 def receiver() -> tuple[Receiver, Any, Any]:
