@@ -137,6 +137,19 @@ def test_close_runs_what_was_queued_and_the_queue_can_start_again():
     assert done[-1] == 5
 
 
+async def _occupy_writer(jq: JournalQueue) -> threading.Event:
+    """Start a call that keeps the writer busy until the returned event is set."""
+    gate, busy = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        busy.set()
+        gate.wait(5)
+
+    jq.submit(slow)
+    assert await asyncio.to_thread(busy.wait, 5)
+    return gate
+
+
 def test_inline_calls_run_on_the_caller_when_the_writer_is_idle_else_queue():
     async def go():
         jq = JournalQueue(journal=None)
@@ -147,14 +160,7 @@ def test_inline_calls_run_on_the_caller_when_the_writer_is_idle_else_queue():
         failed = jq.begin(lambda: 1 / 0, inline=True, urgent=True)
         assert failed.done() and isinstance(failed.exception(), ZeroDivisionError)
 
-        gate, busy = threading.Event(), threading.Event()
-
-        def slow() -> None:
-            busy.set()
-            gate.wait(5)
-
-        jq.submit(slow)
-        assert await asyncio.to_thread(busy.wait, 5)
+        gate = await _occupy_writer(jq)
         # the writer is mid-call (holding the database): never two writers at once, so
         # the call goes to the urgent lane and runs on the writer after the current call
         queued = jq.begin(threading.current_thread, inline=True, urgent=True)
@@ -171,14 +177,7 @@ def test_an_inline_call_behind_a_busy_writer_queues_after_the_urgent_calls_waiti
     async def go():
         jq = JournalQueue(journal=None)
         order: list[str] = []
-        gate, busy = threading.Event(), threading.Event()
-
-        def slow() -> None:
-            busy.set()
-            gate.wait(5)
-
-        jq.submit(slow)
-        assert await asyncio.to_thread(busy.wait, 5)
+        gate = await _occupy_writer(jq)
         first = jq.begin(order.append, "urgent", urgent=True)
         # the writer is busy, so the urgent call waits; the inline one must queue behind it
         second = jq.begin(order.append, "inline", urgent=True, inline=True)
