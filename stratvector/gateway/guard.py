@@ -84,15 +84,22 @@ class AccountView:
     def state(self, now: datetime, extra: Mapping[str, float] | None = None) -> AccountState:
         """The account now, with ``extra`` (signed quantities of orders still working or
         about to be sent) added to IB's positions."""
+        base = self.equity_state(now)
+        return self.with_orders(
+            AccountState(base.equity, base.peak_equity, base.day_start_equity, self.positions()),
+            extra,
+        )
+
+    def equity_state(self, now: datetime) -> AccountState:
+        """The account's equity now, its peak and the day's start, without positions: all
+        the daily-loss and drawdown checks read (checked on every bar)."""
         equity = self.equity()
         if equity > self.peak:
             self.peak = equity
         day = now.date()
         if day != self._day and equity > 0:
             self._day, self.day_start = day, equity
-        return self.with_orders(
-            AccountState(equity, self.peak, self.day_start, self.positions(), {}), extra
-        )
+        return AccountState(equity, self.peak, self.day_start)
 
     def with_orders(
         self, base: AccountState, extra: Mapping[str, float] | None = None
@@ -260,7 +267,7 @@ class Guard:
         switch (none when it is already tripped, or the limits are off)."""
         if not (self.limits.max_daily_loss or self.limits.max_drawdown):
             return ()
-        breaches = self.checker.check_account(self.view.state(now), now)
+        breaches = self.checker.check_account(self.view.equity_state(now), now)
         kill = tuple(b for b in breaches if b.trips_kill)
         return kill if kill and not self.halted() else ()
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import bisect
 import math
 from datetime import datetime, timedelta
-from typing import Any
 
 from stratvector.risk.values import (
     LIMIT_NAMES,
@@ -180,16 +179,14 @@ class RiskChecker:
         self, order: OrderProposal, account: AccountState, after: float, desc: str
     ) -> Breach | None:
         threshold = self._limits.max_gross_exposure
-        gross = abs(after) * order.price
-        unpriced: list[str] = []
-        for symbol, qty in account.positions.items():
-            if symbol == order.symbol or qty == 0:
-                continue
-            price = account.prices.get(symbol)
-            if not _usable_price(price):
-                unpriced.append(symbol)
-                continue
-            gross += abs(qty) * float(price)  # type: ignore[arg-type]
+        # the account's held value once per batch, this order's symbol taken out
+        held, unpriced = account.held_value()
+        own = account.positions.get(order.symbol, 0.0)
+        if order.symbol in unpriced:
+            unpriced = unpriced - {order.symbol}
+        elif own:
+            held -= abs(own) * float(account.prices[order.symbol])
+        gross = abs(after) * order.price + held
         if unpriced:
             return self._breach(
                 MAX_GROSS_EXPOSURE,
@@ -279,14 +276,6 @@ def opened_quantity(held: float, quantity: float) -> float:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _usable_price(price: Any) -> bool:
-    try:
-        p = float(price)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(p) and p > 0
 
 
 def _over(value: float, threshold: float) -> bool:

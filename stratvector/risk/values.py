@@ -191,6 +191,9 @@ class AccountState:
     day_start_equity: float
     positions: Mapping[str, float] = field(default_factory=dict)
     prices: Mapping[str, float] = field(default_factory=dict)
+    _held: tuple[float, frozenset[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("equity", "peak_equity", "day_start_equity"):
@@ -207,12 +210,22 @@ class AccountState:
         checked and about to be sent), and ``price`` for it if it had none.
 
         Only the change is validated: checking a batch of orders against one account
-        costs one full validation, not one per order."""
+        costs one full validation, not one per order; the held value, once computed,
+        is carried over by the change alone."""
         positions = dict(self.positions)
-        positions[symbol] = positions.get(symbol, 0.0) + _finite(quantity, f"position {symbol}")
+        before = positions.get(symbol, 0.0)
+        positions[symbol] = before + _finite(quantity, f"position {symbol}")
         prices = dict(self.prices)
         if price is not None and symbol not in prices:
             prices[symbol] = price
+        held = None
+        if self._held is not None:
+            total, unpriced = self._held
+            old = _value(before, self.prices.get(symbol))
+            new = _value(positions[symbol], prices.get(symbol))
+            total += (new or 0.0) - (old or 0.0)
+            unpriced = unpriced - {symbol} if new is not None else unpriced | {symbol}
+            held = (total, unpriced)
         state = object.__new__(AccountState)
         for name, value in (
             ("equity", self.equity),
@@ -220,9 +233,26 @@ class AccountState:
             ("day_start_equity", self.day_start_equity),
             ("positions", MappingProxyType(positions)),
             ("prices", MappingProxyType(prices)),
+            ("_held", held),
         ):
             object.__setattr__(state, name, value)
         return state
+
+    def held_value(self) -> tuple[float, frozenset[str]]:
+        """``sum(|shares| * price)`` over the positions held, and the symbols held without
+        a usable (positive, finite) price. Computed once per state: every order of a
+        batch is checked against it (:meth:`adding` carries it over)."""
+        if self._held is None:
+            total, unpriced = 0.0, set()
+            for symbol, qty in self.positions.items():
+                value = _value(qty, self.prices.get(symbol))
+                if value is None:
+                    unpriced.add(symbol)
+                else:
+                    total += value
+            object.__setattr__(self, "_held", (total, frozenset(unpriced)))
+        assert self._held is not None
+        return self._held
 
 
 @dataclass(frozen=True)
@@ -282,6 +312,23 @@ def limits_from_mapping(data: Mapping[str, Any], source: str) -> RiskLimits:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def usable_price(price: Any) -> bool:
+    """A price the exposure can be valued at: a positive, finite number."""
+    try:
+        p = float(price)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(p) and p > 0
+
+
+def _value(qty: float, price: Any) -> float | None:
+    """``|qty| * price`` of one position (0 when flat); ``None``: held without a usable
+    price."""
+    if qty == 0:
+        return 0.0
+    return abs(qty) * float(price) if usable_price(price) else None
 
 
 def _finite(value: Any, name: str) -> float:

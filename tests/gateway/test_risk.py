@@ -101,6 +101,9 @@ async def test_daily_loss_and_drawdown_refuse_risk_increasing_orders(tmp_path: P
                 self.equity, self.peak, self.day_start, {"AAA": 100.0}, {"AAA": 10.0}
             )
 
+        def equity_state(self, now):
+            return AccountState(self.equity, self.peak, self.day_start)
+
     halts: list[str] = []
 
     async def on_halt(scope: str, reason: str) -> None:

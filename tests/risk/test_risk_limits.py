@@ -379,3 +379,51 @@ def test_adding_an_order_equals_the_account_built_with_it() -> None:
 def test_adding_refuses_a_quantity_that_is_not_finite() -> None:
     with pytest.raises(ValueError, match="position AAPL"):
         account().adding("AAPL", math.nan)
+
+
+def test_held_value_carried_through_a_batch_equals_the_value_built_fresh() -> None:
+    """The held value a batch's orders are checked against is computed once and then
+    carried by each order; after any sequence of orders (opening, closing, flipping, an
+    unpriced symbol given a price) it equals the value of the account built fresh."""
+    import random
+
+    rng = random.Random(7)
+    symbols = [f"S{i}" for i in range(12)]
+    positions = {s: float(rng.choice([-30, -5, 0, 5, 40])) for s in symbols}
+    prices = {s: rng.uniform(5, 500) for s in symbols[:-2]}  # S10, S11 held unpriced
+    prices["S9"] = math.nan  # a held symbol with an unusable price
+    state = account(positions, prices)
+    state.held_value()  # computed once, then carried
+    for _ in range(200):
+        sym = rng.choice(symbols)
+        qty = float(rng.choice([-40, -7, -1, 1, 3, 25]))
+        price = rng.uniform(5, 500) if rng.random() < 0.3 else None
+        state = state.adding(sym, qty, price)
+        fresh = account(dict(state.positions), dict(state.prices))
+        total, unpriced = state.held_value()
+        assert unpriced == fresh.held_value()[1]
+        assert total == pytest.approx(fresh.held_value()[0], rel=1e-12)
+
+
+def test_gross_exposure_of_a_batch_matches_each_order_checked_on_a_fresh_account() -> None:
+    """Checking a batch against a carried account gives the decisions (and breach values)
+    of checking each order against the account built fresh with the earlier orders."""
+    checker = RiskChecker(RiskLimits(max_gross_exposure=1.2))
+    base = account({"AAPL": 300.0, "MSFT": -200.0, "NVDA": 50.0}, {"AAPL": 150.0, "MSFT": 300.0})
+    batch = [("NVDA", 10.0, 400.0), ("AAPL", 100.0, 150.0), ("TSLA", 50.0, 200.0)]
+    carried = base
+    for sym, qty, px in batch:
+        proposal = order(qty, sym, px)
+        fresh = account(dict(carried.positions), dict(carried.prices))
+        got, want = checker.check(proposal, carried), checker.check(proposal, fresh)
+        assert got.allowed == want.allowed
+        assert [(b.limit, b.message) for b in got.breaches] == [
+            (b.limit, b.message) for b in want.breaches
+        ]
+        carried = carried.adding(sym, qty, px)
+    # NVDA was held unpriced until its own order priced it: now every order is valued
+    breach = checker.check(order(1.0), carried).breaches[0]
+    assert breach.message.startswith("max_gross_exposure: gross 134,100.00 / equity")
+    assert checker.check(order(1.0), base).breaches[0].message.startswith(
+        "max_gross_exposure: no usable price for held NVDA"
+    )
