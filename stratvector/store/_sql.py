@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Table
+from sqlalchemy import Connection, Dialect, Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,71 @@ def insert_ignore_many(
     table = model.__table__  # type: ignore[attr-defined]
     stmt = _insert_ignore(table, tuple(conflict), key)[conn.dialect.name]
     return {row[0] for row in conn.execute(stmt, [dict(r) for r in rows])}
+
+
+def sqlite_insert_ignore_many(
+    conn: Any,
+    dialect: Dialect,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    key: str,
+) -> set[Any]:
+    """:func:`insert_ignore_many` on SQLite's own connection (``sqlite3``, in a write
+    transaction, from :meth:`~stratvector.store.engine.Journal.sqlite_write`).
+
+    The same statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING key``, one per up
+    to :data:`_SQLITE_ROWS_PER_STATEMENT` rows) with the values converted by the
+    columns' own SQLAlchemy types (their bind processors: times, JSON), so the rows are
+    exactly those the SQLAlchemy path writes; without the session, the compiled-statement
+    lookup and the per-row parameter processing, which cost twice the insert and its
+    commit for a bar's intents. Every row must have the same keys."""
+    if not rows:
+        return set()
+    names = tuple(rows[0])
+    processors = _bind_processors(table, dialect, names)
+    created: set[Any] = set()
+    step = max(1, _SQLITE_MAX_VARIABLES // len(names))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        sql = _sqlite_insert_ignore_sql(table, dialect, names, tuple(conflict), key, len(chunk))
+        params = [
+            proc(row[name]) if proc is not None else row[name]
+            for row in chunk
+            for name, proc in zip(names, processors, strict=True)
+        ]
+        created.update(r[0] for r in conn.execute(sql, params))
+    return created
+
+
+_SQLITE_MAX_VARIABLES = 999  # SQLite's smallest compiled-in limit of ``?`` per statement
+
+
+@functools.cache
+def _bind_processors(
+    table: Table, dialect: Dialect, names: tuple[str, ...]
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    # the dialect's own form of each type: SQLite's DATETIME formats the stored text
+    return tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+
+
+@functools.cache
+def _sqlite_insert_ignore_sql(
+    table: Table,
+    dialect: Dialect,
+    names: tuple[str, ...],
+    conflict: tuple[str, ...],
+    key: str,
+    n: int,
+) -> str:
+    quote = dialect.identifier_preparer.quote
+    row = "(" + ", ".join("?" * len(names)) + ")"
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in names)}) "
+        f"VALUES {', '.join([row] * n)} "
+        f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING "
+        f"RETURNING {quote(key)}"
+    )
 
 
 @functools.cache

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -178,6 +178,11 @@ class Journal:
         return self._resolved().get_backend_name()
 
     @property
+    def dialect(self) -> Dialect:
+        """The SQLAlchemy dialect of the open journal."""
+        return self._engine_or_raise().dialect
+
+    @property
     def is_open(self) -> bool:
         return self._engine is not None
 
@@ -260,6 +265,34 @@ class Journal:
             raise JournalError(f"journal {self.url} is not open; call open() first")
         with self._translate(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def sqlite_write(self) -> Iterator[Any]:
+        """SQLite's own connection (``sqlite3``) in a ``BEGIN IMMEDIATE`` transaction,
+        committed when the block exits normally, rolled back if it raises.
+
+        For the one write whose SQLAlchemy overhead costs more than the write itself and
+        which sits between a decision and its orders: a bar's intents (see
+        :func:`~stratvector.store._sql.sqlite_insert_ignore_many`). The connection comes
+        from the engine's pool, so it has the journal's pragmas (WAL, ``synchronous=FULL``,
+        foreign keys, busy timeout). Driver errors are raised as SQLAlchemy's, translated
+        as :meth:`write` translates them. SQLite journals only."""
+        engine = self._engine_or_raise()
+        if engine.dialect.name != "sqlite":
+            raise JournalError(f"journal {self.url} is not SQLite")
+        pooled = engine.raw_connection()
+        try:
+            conn = pooled.driver_connection
+            with self._translate(), _wrap_driver_errors(engine):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            pooled.close()  # back to the pool, which rolls back anything left open
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -403,6 +436,17 @@ def _describe(exc: BaseException, url: URL) -> str:
     if url.get_backend_name() == "postgresql" and "connect" in text.lower() and "?" not in text:
         text += " (check host, port, user, password and that the server is running)"
     return text
+
+
+@contextmanager
+def _wrap_driver_errors(engine: Engine) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's (``IntegrityError``, ``OperationalError``
+    ...), as a SQLAlchemy call would."""
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from stratvector.store._sql import insert_ignore_many
+from stratvector.store._sql import insert_ignore_many, sqlite_insert_ignore_many
 from stratvector.store._status import (
     ABANDONED,
     FILLED,
@@ -90,6 +90,7 @@ __all__ = [  # the public home of the order journal's names (defined in the modu
     "parse_order_ref",
 ]
 
+INTENTS = OrderIntent.__table__
 _NOT_FINISHED = or_(Order.id.is_(None), Order.status.not_in(TERMINAL_STATUSES))
 """Intents not known to be finished: never submitted, or not in a terminal status."""
 
@@ -166,20 +167,20 @@ class Orders:
         refs = [r["order_ref"] for r in rows]
         if len(set(refs)) != len(refs):
             raise ValueError("record_intents: an order ref appears twice in one batch")
-        with self._journal.write() as s:
-            created = insert_ignore_many(s, OrderIntent, rows, ["order_ref"], "order_ref")
-            found: dict[str, OrderIntent] = {}
-            if len(created) < len(rows):  # replays: read what the journal holds
-                stmt = (
-                    select(OrderIntent)
-                    .where(OrderIntent.order_ref.in_([r for r in refs if r not in created]))
-                    .options(selectinload(OrderIntent.order))
-                )
-                found = {i.order_ref: i for i in s.scalars(stmt)}
+        created = self._insert_intents(rows)
+        if len(created) == len(rows):  # each row is exactly what was written
+            return [fresh_record(values) for values in rows]
+        with self._journal.read() as s:  # replays: read what the journal holds
+            stmt = (
+                select(OrderIntent)
+                .where(OrderIntent.order_ref.in_([r for r in refs if r not in created]))
+                .options(selectinload(OrderIntent.order))
+            )
+            found = {i.order_ref: i for i in s.scalars(stmt)}
             out: list[OrderRecord | IntentConflictError] = []
             for values in rows:
                 ref = values["order_ref"]
-                if ref in created:  # the row is exactly what was written
+                if ref in created:
                     out.append(fresh_record(values))
                     continue
                 intent = found[ref]
@@ -196,6 +197,19 @@ class Orders:
                 else:
                     out.append(record)
             return out
+
+    def _insert_intents(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert the intent rows not journaled yet, in one committed transaction; the
+        refs written. On SQLite through the driver's connection: this commit stands
+        between a bar's decision and its first order."""
+        journal = self._journal
+        if journal.backend == "sqlite":
+            with journal.sqlite_write() as conn:
+                return sqlite_insert_ignore_many(
+                    conn, journal.dialect, INTENTS, rows, ["order_ref"], "order_ref"
+                )
+        with journal.write() as s:
+            return insert_ignore_many(s, OrderIntent, rows, ["order_ref"], "order_ref")
 
     def mark_submitted(
         self,

@@ -326,3 +326,106 @@ def test_a_waiting_fill_counts_the_fill_the_other_writer_committed(journal):
     order = journal.orders.get(ref)
     assert (order.status, order.filled) == ("Filled", 100)
     assert order.avg_fill_price == pytest.approx(10.4)
+
+
+# ---------------------------------------------------------------------- intents on SQLite
+
+
+def _intents(n: int, at: datetime) -> list:
+    from stratvector.store.intents import Intent
+
+    return [
+        Intent(
+            order_ref=make_order_ref("momentum", f"S{i}", at, "stop" if i % 3 == 2 else None),
+            strategy="momentum",
+            symbol=f"S{i}",
+            bar_time=at,
+            side="SELL" if i % 2 else "BUY",
+            quantity=10.5 + i,
+            order_type="STP" if i % 3 == 2 else ("LMT" if i % 3 == 1 else "MKT"),
+            limit_price=101.25 if i % 3 == 1 else None,
+            stop_price=95.0 if i % 3 == 2 else None,
+            time_in_force="GTC" if i % 3 == 2 else "DAY",
+            account="DU1" if i % 2 else None,
+            target=[0.5, -0.25, None][i % 3],
+            detail={"price": 100.0 + i, "nested": {"a": [1, 2.5, None]}, "é": "ü"},
+            created_at=at + timedelta(microseconds=i),
+        )
+        for i in range(n)
+    ]
+
+
+def test_sqlite_intent_insert_writes_exactly_the_rows_sqlalchemy_writes(tmp_path):
+    """A bar's intents are inserted through sqlite3 itself on SQLite; the stored values
+    (types included) and what the ORM reads back equal what SQLAlchemy's insert writes.
+    Over 999 variables, the insert is split into several statements."""
+    from sqlalchemy import text
+
+    from stratvector.store import open_journal
+    from stratvector.store._sql import insert_ignore_many
+    from stratvector.store.intents import intent_values
+
+    fast = open_journal(f"sqlite:///{tmp_path / 'fast.db'}")
+    core = open_journal(f"sqlite:///{tmp_path / 'core.db'}")
+    intents = _intents(150, T0)  # 150 rows x 14 columns: three statements
+    records = fast.orders.record_intents(intents)
+    assert all(r.created for r in records)
+    with core.write() as s:
+        rows = [intent_values(i) for i in intents]
+        assert len(insert_ignore_many(s, OrderIntent, rows, ["order_ref"], "order_ref")) == 150
+
+    def stored(journal):
+        cols = ", ".join(f"{c}, typeof({c})" for c in OrderIntent.__table__.c.keys())  # noqa: SIM118
+        with journal.read() as s:
+            return s.execute(text(f"SELECT {cols} FROM order_intents ORDER BY id")).all()
+
+    assert stored(fast) == stored(core)
+    assert [fast.orders.get(r.order_ref) for r in records] == [
+        core.orders.get(r.order_ref) for r in records
+    ]
+    # what the call returns is what a read returns (but for ``created``)
+    assert [dataclasses.replace(r, created=False) for r in records] == [
+        fast.orders.get(r.order_ref) for r in records
+    ]
+    fast.close()
+    core.close()
+
+
+def test_sqlite_intent_insert_replays_and_conflicts_in_one_batch(tmp_path):
+    """Journaled again, the same intents are replays (not created), a changed one is a
+    conflict, and a new one in the same batch is still written."""
+    from stratvector.store import IntentConflictError, open_journal
+
+    journal = open_journal(f"sqlite:///{tmp_path / 'j.db'}")
+    first = _intents(4, T0)
+    journal.orders.record_intents(first)
+    changed = dataclasses.replace(first[1], quantity=999.0)
+    new = _intents(6, T0)[5]
+    out = journal.orders.record_intents([first[0], changed, first[3], new])
+    assert [getattr(r, "created", None) for r in out] == [False, None, False, True]
+    assert isinstance(out[1], IntentConflictError)
+    assert "quantity: journaled 11.5, now 999.0" in str(out[1])
+    assert journal.orders.get(new.order_ref) is not None
+    journal.close()
+
+
+def test_sqlite_intent_insert_rolls_back_a_failed_batch(tmp_path):
+    """A row the database refuses (here a CHECK constraint, bypassing the validation)
+    rolls back the whole batch and is raised as SQLAlchemy's IntegrityError; the next
+    batch is written normally."""
+    from sqlalchemy.exc import IntegrityError
+
+    from stratvector.store import open_journal
+    from stratvector.store._sql import sqlite_insert_ignore_many
+    from stratvector.store.intents import intent_values
+
+    journal = open_journal(f"sqlite:///{tmp_path / 'j.db'}")
+    rows = [intent_values(i) for i in _intents(3, T0)]
+    rows[2]["side"] = "HOLD"
+    with pytest.raises(IntegrityError), journal.sqlite_write() as conn:
+        sqlite_insert_ignore_many(
+            conn, journal.dialect, OrderIntent.__table__, rows, ["order_ref"], "order_ref"
+        )
+    assert all(journal.orders.get(r["order_ref"]) is None for r in rows)
+    assert all(r.created for r in journal.orders.record_intents(_intents(3, T0)))
+    journal.close()
