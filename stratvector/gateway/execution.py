@@ -89,6 +89,7 @@ class Staged:
     asked: float = 0.0
     refused: list[tuple[OrderPlan, str, Any]] = field(default_factory=list)
     kill: tuple[str, tuple[Any, ...]] | None = None  # a breach that trips the kill switch
+    sent: list[str] | None = None  # placed already (:meth:`Executor.send_committed`)
 
 
 class Executor:
@@ -271,10 +272,24 @@ class Executor:
             self._inline = self.journal.backend == "sqlite"
         return self._inline
 
+    def send_committed(self, staged: Staged) -> None:
+        """Place the staged orders now if their intents are committed already (inline):
+        in the callback that decided them, not in a task that would first wait for every
+        other ready callback (the rest of the bar's messages, the last bar's fills)."""
+        written = staged.written
+        committed = written is not None and written.done() and written.exception() is None
+        if staged.sent is None and committed:
+            assert written is not None
+            staged.sent = self._place_written(staged, written.result())
+
     async def deliver(self, staged: Staged) -> list[str]:
         """Wait for the staged intents' commit and place the orders the journal wrote now
-        (not replays); then journal the refusals and trip the kill switch if one asked."""
-        sent = await self._send(staged) if staged.written is not None else []
+        (not replays), unless :meth:`send_committed` placed them; then journal the
+        refusals and trip the kill switch if one asked."""
+        if staged.sent is not None:
+            sent = staged.sent
+        else:
+            sent = await self._send(staged) if staged.written is not None else []
         for plan, ref, decision in staged.refused:
             await self._refuse(plan, ref, decision)
         if staged.kill is not None:
@@ -290,6 +305,10 @@ class Executor:
             if written_now.done()  # committed inline: no loop round trip
             else await asyncio.wrap_future(written_now)
         )
+        return self._place_written(staged, records)
+
+    def _place_written(self, staged: Staged, records: list[Any]) -> list[str]:
+        """Place the orders of ``staged`` whose intents (``records``) this commit wrote."""
         self.stats.intent.add(time.perf_counter() - staged.asked)
         written: dict[str, Any] = {}
         for rec in records:
