@@ -69,3 +69,40 @@ async def test_parity_several_strategies_long_and_short_sharing_a_symbol(tmp_pat
     shorts = refs["sma"].trades
     assert (shorts["direction"] == "short").any()
     assert (refs["mom"].orders["reason"] == "trailing_stop").any()
+
+
+async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_them(
+    tmp_path: Path,
+) -> None:
+    """With the intents committed inline, a decision's orders go to IB before the
+    decision's callback returns (not from a task that first waits for every other ready
+    callback); they are placed once, and the decision's delivery finishes the rest."""
+    write_bars(tmp_path / "bars", {"AAA": 21, "BBB": 22}, n=120)
+    cfg = write_config(tmp_path, "sma", ["AAA", "BBB"], parameters="fast = 3\nslow = 10")
+    async with running_sim(tmp_path / "bars", start=30) as sim:
+        async with trading(sim, [cfg]) as trader:
+            runner = next(iter(trader.runners.values()))
+            deciding = [False]
+            placed: list[tuple[str, bool]] = []
+            decide, place = runner._decide, trader.ib.placeOrder
+
+            def timed_decide(*args, **kwargs):
+                deciding[0] = True
+                try:
+                    return decide(*args, **kwargs)
+                finally:
+                    deciding[0] = False
+
+            def recorded_place(contract, order):
+                placed.append((order.orderRef, deciding[0]))
+                return place(contract, order)
+
+            runner._decide = timed_decide
+            trader.ib.placeOrder = recorded_place
+            await step(sim, trader, 60)
+            status = trader.status()
+    assert status["journal_inline_calls"] > 0
+    refs = [ref for ref, _ in placed]
+    assert len(refs) == len(set(refs)) > 5  # each order placed once
+    # every strategy order of this run was committed inline and placed while deciding
+    assert all(inside for _, inside in placed), placed
