@@ -37,7 +37,7 @@ from typing import Any
 
 from stratvector.config import StrategyConfig
 from stratvector.data.cache import BarCache
-from stratvector.gateway import safety
+from stratvector.gateway import ib_repr, safety
 from stratvector.gateway.acting import Acting
 from stratvector.gateway.connection import (
     Backoff,
@@ -233,6 +233,7 @@ class Trader:
         self._pulse = asyncio.Event()
         try:
             preflight_journal(self.journal, self._journal_url)
+            ib_repr.install()  # ib_async's order-event logs: a line each, not a full repr
             # numba's start-up now (its first kernel), then the start-up's code pages out
             for ledger in self.ledgers.values():
                 ledger.prime()

@@ -101,7 +101,10 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
             trader.ib.placeOrder = recorded_place
             await step(sim, trader, 60)
             status = trader.status()
+            shown = repr(trader.ib.trades()[-1])
     assert status["journal_inline_calls"] > 0
+    # the trader installed the short order reprs ib_async's event logs are built with
+    assert shown.startswith(("Trade(AAA ", "Trade(BBB ")), shown
     refs = [ref for ref, _ in placed]
     assert len(refs) == len(set(refs)) > 5  # each order placed once
     # every strategy order of this run was committed inline and placed while deciding
