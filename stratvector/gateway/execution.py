@@ -54,7 +54,7 @@ from stratvector.gateway.outgoing import Child, Outgoing, build, limit_price
 from stratvector.gateway.receiver import Receiver
 from stratvector.gateway.runner import OrderPlan
 from stratvector.gateway.sizing import StrategyLedger
-from stratvector.store import make_order_ref, parse_order_ref
+from stratvector.store import Journal, make_order_ref, parse_order_ref
 from stratvector.store.events import LIMIT_BREACH
 
 __all__ = ["EXIT_LEGS", "ExecStats", "Executor", "Staged", "Tracked", "limit_price"]
@@ -316,7 +316,8 @@ class Executor:
                 log.error("not sent: %s", rec)
             else:
                 written[rec.order_ref] = rec
-        sent = []
+        sent: list[str] = []
+        submitted: list[tuple[str, int]] = []  # journaled as sent once all are placed
         for item in staged.batch:
             ref = item.ref
             rec = written.get(ref)
@@ -329,12 +330,13 @@ class Executor:
             if not self.ib.isConnected():
                 log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
                 continue
-            self._place_with_children(item.plan, ref, item.order, item.children)
+            self._place_with_children(item.plan, ref, item.order, item.children, submitted)
             now = time.perf_counter()
             self.stats.send_latency.add(now - item.plan.received)
             if item.plan.complete is not None and not item.plan.catch_up:
                 self.stats.decision_latency.add(now - item.plan.complete)
             sent.append(ref)
+        self._journal_sent(submitted)
         return sent
 
     def _place_with_children(
@@ -343,14 +345,17 @@ class Executor:
         ref: str,
         order: Order,
         children: list[Child],
+        submitted: list[tuple[str, int]] | None = None,
     ) -> None:
         """Place a strategy order and its bracket children (the last one transmits all),
-        after cancelling the exits of the position it changes."""
+        after cancelling the exits of the position it changes. With ``submitted``, the
+        sends are added to it for the caller to journal (:meth:`_journal_sent`) once the
+        whole batch is placed, instead of one journal call each."""
         self._cancel_exits(plan.strategy, plan.symbol)
         if children:
             order.transmit = False
         placing = time.perf_counter()
-        trade = self._place(ref, plan, order)
+        trade = self._place(ref, plan, order, submitted)
         self.stats.place.add(time.perf_counter() - placing)
         for i, (cref, leg, child, spec) in enumerate(children):
             child.parentId = trade.order.orderId
@@ -358,7 +363,7 @@ class Executor:
             cplan = OrderPlan(
                 plan.strategy, plan.symbol, plan.bar_time, spec.quantity, plan.ref_price, None, leg
             )
-            self._place(cref, cplan, child)
+            self._place(cref, cplan, child, submitted)
             if spec.needs_fixing(leg):
                 self.book.fix.setdefault(ref, []).append((cref, leg, spec))
 
@@ -376,7 +381,13 @@ class Executor:
                 self.ib.cancelOrder(t.trade.order)
                 book.expect_ack(t.ref)
 
-    def _place(self, ref: str, plan: OrderPlan, order: Order) -> Trade:
+    def _place(
+        self,
+        ref: str,
+        plan: OrderPlan,
+        order: Order,
+        submitted: list[tuple[str, int]] | None = None,
+    ) -> Trade:
         inst = self.contracts.get(plan.symbol)
         trade = self.ib.placeOrder(inst.contract, order)
         book = self.book
@@ -392,6 +403,9 @@ class Executor:
         )
         book.live.add(ref)
         self.stats.sent += 1
+        if submitted is not None:
+            submitted.append((ref, trade.order.orderId))
+            return trade
         self.jq.submit(
             self.journal.orders.mark_submitted,
             ref,
@@ -402,6 +416,19 @@ class Executor:
         )
         self.on_change()
         return trade
+
+    def _journal_sent(self, submitted: list[tuple[str, int]]) -> None:
+        """Journal a placed batch as submitted: one writer call, one commit."""
+        if not submitted:
+            return
+        self.jq.submit(
+            _mark_submitted,
+            self.journal,
+            submitted,
+            client_id=self.client_id,
+            account=self.account or None,
+        )
+        self.on_change()
 
     async def resend(self, intent: Any, children: list[Any] = ()) -> bool:
         """Send a journaled intent that never reached IB (found by reconciliation), under
@@ -509,3 +536,14 @@ class Executor:
                 self.book.expect_ack(trade.order.orderRef)
             n += 1
         return n
+
+
+def _mark_submitted(
+    journal: Journal, sent: list[tuple[str, int]], client_id: int, account: str | None
+) -> None:
+    """Journal a batch of sends (on the writer); an order the journal refuses is logged
+    (the next sync recovers it from IB), the others are written."""
+    results = journal.orders.mark_submitted_many(sent, client_id=client_id, account=account)
+    for (ref, order_id), result in zip(sent, results, strict=True):
+        if isinstance(result, Exception):
+            log.error("journal: %s sent as order %s not recorded: %s", ref, order_id, result)

@@ -83,12 +83,14 @@ class AccountView:
 
     def state(self, now: datetime, extra: Mapping[str, float] | None = None) -> AccountState:
         """The account now, with ``extra`` (signed quantities of orders still working or
-        about to be sent) added to IB's positions."""
+        about to be sent) added to IB's positions, and a price for every symbol held (one
+        account read serves every order of a decision)."""
         base = self.equity_state(now)
-        return self.with_orders(
-            AccountState(base.equity, base.peak_equity, base.day_start_equity, self.positions()),
-            extra,
-        )
+        positions = self.positions()
+        for sym, qty in (extra or {}).items():
+            positions[sym] = positions.get(sym, 0.0) + qty
+        prices = {sym: self.price(sym) for sym in positions}
+        return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
 
     def equity_state(self, now: datetime) -> AccountState:
         """The account's equity now, its peak and the day's start, without positions: all
@@ -100,20 +102,6 @@ class AccountView:
         if day != self._day and equity > 0:
             self._day, self.day_start = day, equity
         return AccountState(equity, self.peak, self.day_start)
-
-    def with_orders(
-        self, base: AccountState, extra: Mapping[str, float] | None = None
-    ) -> AccountState:
-        """``base`` with ``extra`` added to its positions and a price for every symbol
-        held (one account read serves every order of a decision)."""
-        positions = dict(base.positions)
-        for sym, qty in (extra or {}).items():
-            positions[sym] = positions.get(sym, 0.0) + qty
-        prices = dict(base.prices)
-        for sym in positions:
-            if sym not in prices:
-                prices[sym] = self.price(sym)
-        return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
 
     def price(self, symbol: str) -> float:
         """The newest bar close of ``symbol``, else IB's portfolio mark (NaN: none)."""

@@ -59,6 +59,8 @@ from stratvector.store._types import SIDES as SIDES
 from stratvector.store._types import opt_float, opt_utc, to_utc, utc_now
 from stratvector.store.errors import (
     IntentConflictError,
+    JournalError,
+    OrderIdConflictError,
     UnknownOrderError,
 )
 from stratvector.store.intents import Intent, differences, intent_values
@@ -229,23 +231,62 @@ class Orders:
         """
         when = opt_utc(at, "at") or utc_now()
         with self._journal.write() as s:
+            return self._submitted(
+                s.connection(), order_ref, ib_order_id, perm_id, client_id, account, when
+            )
+
+    def mark_submitted_many(
+        self,
+        sent: Sequence[tuple[str, int]],
+        *,
+        client_id: int | None = None,
+        account: str | None = None,
+        at: datetime | None = None,
+    ) -> list[OrderRecord | JournalError]:
+        """:meth:`mark_submitted` for each ``(order_ref, ib_order_id)`` of one batch of
+        sends, in ONE committed transaction (one disk sync, not one per order).
+
+        Returns, in order, the record of each, or the error that one raised (an unknown
+        ref, an id conflict: nothing of that one is written; the others are)."""
+        when = opt_utc(at, "at") or utc_now()
+        out: list[OrderRecord | JournalError] = []
+        with self._journal.write() as s:
             conn = s.connection()
-            state = load_for_update(conn, ORDER_STATE, order_ref, perm_id=perm_id or None)
-            if state is None:
-                raise UnknownOrderError(_unknown(order_ref))
-            intent, entry = state.intent, None
-            if state.order_id is None:
-                state.start_order(PENDING_SUBMIT, intent["quantity"])
-                entry = history_entry(
-                    PENDING_SUBMIT, 0.0, intent["quantity"], None, when, "journal"
-                )
-            order = state.order
-            set_ids(order, order_ref, ib_order_id, perm_id, client_id, state.row["perm_owner"])
-            order["account"] = order["account"] or account or intent["account"]
-            order["submitted_at"] = order["submitted_at"] or when
-            order["updated_at"] = utc_now()
-            save(conn, state, entry)
-            return state_record(state)
+            for order_ref, ib_order_id in sent:
+                try:
+                    out.append(
+                        self._submitted(
+                            conn, order_ref, ib_order_id, None, client_id, account, when
+                        )
+                    )
+                except (UnknownOrderError, OrderIdConflictError) as exc:  # before any write
+                    out.append(exc)
+        return out
+
+    @staticmethod
+    def _submitted(
+        conn: Any,
+        order_ref: str,
+        ib_order_id: int,
+        perm_id: int | None,
+        client_id: int | None,
+        account: str | None,
+        when: datetime,
+    ) -> OrderRecord:
+        state = load_for_update(conn, ORDER_STATE, order_ref, perm_id=perm_id or None)
+        if state is None:
+            raise UnknownOrderError(_unknown(order_ref))
+        intent, entry = state.intent, None
+        if state.order_id is None:
+            state.start_order(PENDING_SUBMIT, intent["quantity"])
+            entry = history_entry(PENDING_SUBMIT, 0.0, intent["quantity"], None, when, "journal")
+        order = state.order
+        set_ids(order, order_ref, ib_order_id, perm_id, client_id, state.row["perm_owner"])
+        order["account"] = order["account"] or account or intent["account"]
+        order["submitted_at"] = order["submitted_at"] or when
+        order["updated_at"] = utc_now()
+        save(conn, state, entry)
+        return state_record(state)
 
     def record_status(
         self,

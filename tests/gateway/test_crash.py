@@ -132,7 +132,7 @@ async def test_death_between_intent_and_place_order(tmp_path: Path) -> None:
         lost: list[str] = []
         real_place = trader.executor._place
 
-        def die_before_sending(ref, plan, order):  # the process "dies" here
+        def die_before_sending(ref, plan, order, submitted=None):  # the process "dies" here
             lost.append(ref)
             raise RuntimeError("the process died here")
 

@@ -79,29 +79,28 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
     callback); they are placed once, and the decision's delivery finishes the rest."""
     write_bars(tmp_path / "bars", {"AAA": 21, "BBB": 22}, n=120)
     cfg = write_config(tmp_path, "sma", ["AAA", "BBB"], parameters="fast = 3\nslow = 10")
-    async with running_sim(tmp_path / "bars", start=30) as sim:
-        async with trading(sim, [cfg]) as trader:
-            runner = next(iter(trader.runners.values()))
-            deciding = [False]
-            placed: list[tuple[str, bool]] = []
-            decide, place = runner._decide, trader.ib.placeOrder
+    async with running_sim(tmp_path / "bars", start=30) as sim, trading(sim, [cfg]) as trader:
+        runner = next(iter(trader.runners.values()))
+        deciding = [False]
+        placed: list[tuple[str, bool]] = []
+        decide, place = runner._decide, trader.ib.placeOrder
 
-            def timed_decide(*args, **kwargs):
-                deciding[0] = True
-                try:
-                    return decide(*args, **kwargs)
-                finally:
-                    deciding[0] = False
+        def timed_decide(*args, **kwargs):
+            deciding[0] = True
+            try:
+                return decide(*args, **kwargs)
+            finally:
+                deciding[0] = False
 
-            def recorded_place(contract, order):
-                placed.append((order.orderRef, deciding[0]))
-                return place(contract, order)
+        def recorded_place(contract, order):
+            placed.append((order.orderRef, deciding[0]))
+            return place(contract, order)
 
-            runner._decide = timed_decide
-            trader.ib.placeOrder = recorded_place
-            await step(sim, trader, 60)
-            status = trader.status()
-            shown = repr(trader.ib.trades()[-1])
+        runner._decide = timed_decide
+        trader.ib.placeOrder = recorded_place
+        await step(sim, trader, 60)
+        status = trader.status()
+        shown = repr(trader.ib.trades()[-1])
     assert status["journal_inline_calls"] > 0
     # the trader installed the short order reprs ib_async's event logs are built with
     assert shown.startswith(("Trade(AAA ", "Trade(BBB ")), shown

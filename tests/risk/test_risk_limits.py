@@ -424,6 +424,8 @@ def test_gross_exposure_of_a_batch_matches_each_order_checked_on_a_fresh_account
     # NVDA was held unpriced until its own order priced it: now every order is valued
     breach = checker.check(order(1.0), carried).breaches[0]
     assert breach.message.startswith("max_gross_exposure: gross 134,100.00 / equity")
-    assert checker.check(order(1.0), base).breaches[0].message.startswith(
-        "max_gross_exposure: no usable price for held NVDA"
+    assert (
+        checker.check(order(1.0), base)
+        .breaches[0]
+        .message.startswith("max_gross_exposure: no usable price for held NVDA")
     )

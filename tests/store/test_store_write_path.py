@@ -429,3 +429,35 @@ def test_sqlite_intent_insert_rolls_back_a_failed_batch(tmp_path):
     assert all(journal.orders.get(r["order_ref"]) is None for r in rows)
     assert all(r.created for r in journal.orders.record_intents(_intents(3, T0)))
     journal.close()
+
+
+def test_mark_submitted_many_equals_one_call_each_and_isolates_a_refused_one(journal):
+    """A placed batch journaled in one transaction: each record equals what
+    mark_submitted returns for it alone; an unknown ref and an id conflict are returned
+    as errors and write nothing, while the others are written."""
+    from stratvector.store import UnknownOrderError
+
+    refs = [_intent(journal, symbol=s, account="DU1") for s in ("AAA", "BBB", "CCC")]
+    journal.orders.mark_submitted(refs[2], 30, client_id=3, at=T0)  # already sent as 30
+    out = journal.orders.mark_submitted_many(
+        [(refs[0], 10), ("sv1|nope|X|20240102T143000Z", 11), (refs[1], 20), (refs[2], 31)],
+        client_id=3,
+        at=T0,
+    )
+    assert isinstance(out[1], UnknownOrderError)
+    assert isinstance(out[3], OrderIdConflictError)
+    for rec in (out[0], out[2]):
+        assert rec == journal.orders.get(rec.order_ref)
+        assert (rec.status, rec.client_id, rec.submitted_at, rec.account) == (
+            "PendingSubmit",
+            3,
+            T0,
+            "DU1",
+        )
+    assert (out[0].ib_order_id, out[2].ib_order_id) == (10, 20)
+    assert journal.orders.get(refs[2]).ib_order_id == 30  # the conflict wrote nothing
+    # the same as one call each (an idempotent repeat; only the update time moves)
+    again = journal.orders.mark_submitted(refs[0], 10, client_id=3, at=T0)
+    assert dataclasses.replace(again, updated_at=None) == dataclasses.replace(
+        out[0], updated_at=None
+    )
