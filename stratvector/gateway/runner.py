@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,14 @@ class OrderPlan:
         return "BUY" if self.quantity > 0 else "SELL"
 
 
+class _Arrival(NamedTuple):
+    """One symbol's bar at a bar time, as its decision reads it, taken on arrival."""
+
+    row: tuple[float, float, float, float]  # BarWindow.view_at: mark, high, low, close
+    target: float | None  # the strategy's target (None: not computed then)
+    received: float  # perf_counter of the arrival
+
+
 # Called synchronously with a decision's orders (so checks and the journal hand-off can
 # start in the same event-loop callback that completed the bar time); returns what is
 # left to await (the intents' commit, the sends).
@@ -113,7 +122,8 @@ class StrategyRunner:
         self.may_decide = may_decide
         self.working = working
         self.hold = hold
-        self._targets: dict[tuple[str, int], float] = {}  # computed as bars arrive
+        # (symbol, bar time) -> what its decision reads, taken as the bar arrives
+        self._arrivals: dict[tuple[str, int], _Arrival] = {}
         self.ledger = StrategyLedger(self.symbols, settings)
         self.warmup = max(int(strategy.warmup), 1)
         self.last_decided: int | None = None
@@ -127,7 +137,6 @@ class StrategyRunner:
         }
         self._reported: dict[str, int] = {}
         self._received: dict[int, float] = {}  # bar time -> first arrival
-        self._arrived: dict[tuple[str, int], float] = {}  # (symbol, bar time) -> arrival
         self._complete: dict[int, float] = {}  # bar time -> when its last input arrived
         self._pending: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -149,18 +158,21 @@ class StrategyRunner:
         if self.last_decided is not None and bar.time <= self.last_decided:
             return
         self._received.setdefault(bar.time, bar.received)
-        self._arrived[(bar.symbol, bar.time)] = bar.received
         if bar.time not in self._pending:
             # from the first bar of a new time until it is decided, the journal's main
             # lane waits: the bars still arriving and the intents then written do not
             # queue for the GIL or the database behind the last bar's fills and statuses
             self._pending.add(bar.time)
             self.hold(True)
+        # this symbol's part of the decision now, while the other bars are on the way:
+        # its bar as the decision reads it, and the strategy's view of it
+        target = None
         if self.may_decide(self.id):
-            # the strategy's view of this symbol now, while the other bars are on the way
             started = time.perf_counter()
-            self._targets[(bar.symbol, bar.time)] = self.target_at(bar.symbol, bar.time)
+            target = self.target_at(bar.symbol, bar.time)
             self.timing["targets"].add(time.perf_counter() - started)
+        row = self.feed.windows[bar.symbol].view_at(bar.time)
+        self._arrivals[(bar.symbol, bar.time)] = _Arrival(row, target, bar.received)
         self._check()
 
     def _check(self, force: bool = False) -> None:
@@ -345,7 +357,11 @@ class StrategyRunner:
         self.timing["start"].add(started - complete)
         gathering = time.perf_counter()
         windows = self.feed.windows
-        rows = [windows[s].view_at(t) for s in self.symbols]
+        arrivals = [self._arrivals.pop((s, t), None) for s in self.symbols]
+        rows = [
+            a.row if a is not None else windows[s].view_at(t)
+            for a, s in zip(arrivals, self.symbols, strict=True)
+        ]
         view = np.array(rows, dtype=np.float64).reshape(-1, 4).T  # (4, n)
         mark, high, low, close = (np.ascontiguousarray(v) for v in view)
         target = np.full(len(self.symbols), np.nan)
@@ -354,13 +370,14 @@ class StrategyRunner:
         working = self.working(self.id, when)
         arrived: dict[str, float] = {}
         for j in np.flatnonzero(close == close).tolist():  # the symbols with a bar at t
-            s = self.symbols[j]
-            cached = self._targets.pop((s, t), None)
-            target[j] = self.target_at(s, t) if cached is None else cached
+            s, a = self.symbols[j], arrivals[j]
+            if a is None or a.target is None:
+                target[j] = self.target_at(s, t)
+            else:
+                target[j] = a.target
+            if a is not None:
+                arrived[s] = a.received
             skip[j] = s in working
-            got = self._arrived.pop((s, t), None)
-            if got is not None:
-                arrived[s] = got
         self.timing["gather"].add(time.perf_counter() - gathering)
         self._forget_before(t)
         sized = time.perf_counter()
@@ -397,13 +414,9 @@ class StrategyRunner:
     def _forget_before(self, t: int) -> None:
         """Drop what was kept for bar times up to ``t`` that were never decided (a symbol
         without a bar at a decided time, a time skipped by a catch-up)."""
-        limit = 2 * len(self.symbols)
-        if len(self._targets) > limit:
-            for key in [k for k in self._targets if k[1] <= t]:
-                del self._targets[key]
-        if len(self._arrived) > limit:
-            for key in [k for k in self._arrived if k[1] <= t]:
-                del self._arrived[key]
+        if len(self._arrivals) > 2 * len(self.symbols):
+            for key in [k for k in self._arrivals if k[1] <= t]:
+                del self._arrivals[key]
         if len(self._complete) > 2:
             for old in [k for k in self._complete if k < t]:
                 del self._complete[old]
