@@ -67,10 +67,12 @@ Known differences from the backtest (named in the parity tests):
   estimated target, not the fill-relative one, and a price between the two exits in one
   and not the other. Against IB the window is the time from the parent's fill to IB
   accepting the modification (the fix is sent on the ``Filled`` status: milliseconds
-  plus the round trip). ibsim evaluates a whole bar at once, right after the open's
-  fills, so there the estimated target holds for the entire entry bar and the parity
-  tests show the difference whenever the bar reaches it. From the bar after the entry
-  on, it matches exactly;
+  plus the round trip), so it needs the market to reach the estimated target within
+  milliseconds of the open. ibsim shows the same: stepped with the bar's open first
+  (``IBSim.advance_open``, then ``advance``), the fix arrives before the rest of the
+  entry bar and the parity test matches the backtest exactly, take-profits in their
+  entry bar included; stepped a whole bar at once (``advance``), the estimated target
+  holds for the entire entry bar and a parity test pins the difference;
 - adding to a position: in the entry bar the stop is anchored at the add's fill, not at
   the volume-weighted entry (fixed from the next bar);
 - tick rounding (above): a stop-loss or take-profit level that is not on the grid

@@ -30,6 +30,11 @@ revealed whole at their close; there is no intrabar data.
   keepUpToDate historical subscribers get the closed bar as a historicalDataUpdate with
   a new date, real-time-bar subscribers get it as one realtimeBar, market-data
   subscribers get its ticks; then positions and account updates are pushed.
+- ``await IBSim.advance_open()`` (:meth:`IBSim.step_open`) splits a step in two: the
+  orders the next bar's open fills are filled and reported first, the bar stays open,
+  and the next ``advance`` matches the rest of its range and closes it. Clients can
+  react to the open's fills in between (fix a bracket child's price), as they can
+  against IB, where a bar's later prices come long after its open. Closed bars only.
 - A keepUpToDate bar list therefore always ends with a closed bar and grows by one
   closed bar per step (``hasNewBar`` is True). For a bar size coarser than the files',
   the last bar grows as file bars close, as IB's does.

@@ -112,6 +112,14 @@ class Broker:
 
     # --- execution -----------------------------------------------------------------------
 
+    def on_open(self, inst: Instrument, i: int, k: int) -> list[PositionView]:
+        """Match orders against the open of ``inst``'s bar ``i`` only (see
+        :meth:`~stratvector.ibsim.orders.OrderBook.on_open`); the position views that
+        changed."""
+        if self._publish(self.book.on_open(inst, i, k)):
+            return [self.account.position(inst)]
+        return []
+
     def on_bar(self, inst: Instrument, i: int, k: int) -> list[PositionView]:
         """Match orders against ``inst``'s bar ``i``; mark the position at its close.
 

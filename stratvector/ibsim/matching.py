@@ -25,7 +25,10 @@ and books what they decide:
   stop parent the open went through) work in that same bar, stop-loss before
   take-profit, as the backtest checks protective exits in the bar of entry. Children of
   a parent filled inside the bar start with the next bar (the order of prices within a
-  bar is unknown). A trailing stop ratchets (:func:`ratchet`) on a bar only after that
+  bar is unknown). A bar can be matched in two phases, its open first
+  (:meth:`~stratvector.ibsim.orders.OrderBook.on_open`: what the open fills, reported
+  before the rest) and then the rest of its range: the children released at the open
+  then work with whatever prices the client gave them in between. A trailing stop ratchets (:func:`ratchet`) on a bar only after that
   bar failed to trigger it.
 - With ``participation`` set, an order fills at most that fraction of the bar's volume
   (at least one share) per bar (:func:`volume_cap`); the rest keeps working.

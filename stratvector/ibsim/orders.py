@@ -181,6 +181,9 @@ class OrderBook:
         self.max_open = max_open
         self._orders: dict[tuple[int, int], SimOrder] = {}  # every order still remembered
         self._live: dict[tuple[int, int], SimOrder] = {}  # staged or working ones only
+        # con id -> (timeline index, perm ids filled) of an open phase (on_open) whose
+        # bar is not matched yet
+        self._opened: dict[int, tuple[int | None, set[int]]] = {}
         self._done: deque[SimOrder] = deque()
         self._max_done = max_done
         self._next_perm = 1_000_001
@@ -289,14 +292,34 @@ class OrderBook:
 
     # --- matching ------------------------------------------------------------------------
 
+    def on_open(self, inst: Instrument, i: int, k: int) -> list[Event]:
+        """Match ``inst``'s working orders against the open of its bar ``i`` only (the
+        open phase of :meth:`on_bar`): market orders, and stops and limits the open is
+        through, fill at the open. Bracket children their fills release are not matched
+        here: they work from the rest of the bar (:meth:`on_bar`), after the clients had
+        the fills and could fix the children's prices, as they can against IB, where the
+        bar's later prices come long after the open's fills."""
+        o = float(inst.open[i])
+        return self._match(inst, i, k, (o, o, o), join_children=False)
+
     def on_bar(self, inst: Instrument, i: int, k: int) -> list[Event]:
         """Match ``inst``'s working orders against its bar ``i`` (timeline index ``k``),
         by the rules of :mod:`stratvector.ibsim.matching`.
 
         Bracket children activated by a parent filled at this bar's open join the work
-        list in priority order, so a stop-loss can trigger in the bar of entry.
+        list in priority order, so a stop-loss can trigger in the bar of entry. After
+        :meth:`on_open` of the same bar, the orders it filled are not matched again (one
+        volume cap per order and bar) and the children it released work in this bar.
         """
         bar = (float(inst.open[i]), float(inst.high[i]), float(inst.low[i]))
+        return self._match(inst, i, k, bar, join_children=True)
+
+    def _match(
+        self, inst: Instrument, i: int, k: int, bar: tuple[float, float, float], join_children: bool
+    ) -> list[Event]:
+        opened = self._opened.pop(inst.con_id, (None, set()))
+        at_open = not join_children
+        done_at_open = opened[1] if opened[0] == k else set()
 
         def key(order: SimOrder) -> tuple[int, float, int]:
             return priority(order, bar[0])
@@ -304,7 +327,10 @@ class OrderBook:
         queue = [
             o
             for o in self._live.values()
-            if o.inst is inst and o.status == "Submitted" and o.active_from <= k
+            if o.inst is inst
+            and o.status == "Submitted"
+            and o.active_from <= k
+            and o.perm_id not in done_at_open
         ]
         queue.sort(key=key)
         events: list[Event] = []
@@ -326,6 +352,9 @@ class OrderBook:
             if math.isnan(price):
                 continue
             events += self._fill(order, qty, price, i, k, at_open=ref == bar[0])
+            if at_open:
+                done_at_open.add(order.perm_id)
+                continue
             joined = [
                 o
                 for o in self._children(order)
@@ -333,6 +362,9 @@ class OrderBook:
             ]
             if joined:
                 queue[pos:] = sorted(queue[pos:] + joined, key=key)
+        if at_open:  # the rest of this bar is matched by on_bar
+            self._opened[inst.con_id] = (k, done_at_open)
+            return events
         for order in checked:
             if order.status == "Submitted" and order.req.order_type == "TRAIL":
                 ratchet(order, bar[1], bar[2])

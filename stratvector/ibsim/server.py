@@ -226,6 +226,35 @@ class IBSim:
         self._open_if_due()
         return True
 
+    def step_open(self) -> bool:
+        """The open of the next timeline bar, without closing it: the orders its open
+        fills (market orders, stops and limits the open is through) are filled and
+        reported; :meth:`step` then closes the bar and matches the rest of it. In
+        between the clients can react to those fills (a bracket child's price fixed
+        after its parent filled), as they can against IB, where the bar's later prices
+        come long after the open. False at the end of the data. Closed-bar replays only
+        (with forming bars the bar's open is its own event)."""
+        ctx = self.ctx
+        if ctx.clock.forming:
+            raise ValueError("step_open needs bar_updates closed (forming bars open on their own)")
+        if ctx.clock.at_end:
+            return False
+        k = ctx.clock.pos  # the entry the next step() closes
+        changed = []
+        for inst in ctx.store.instruments.values():
+            i = ctx.clock.bar_at(inst, k)
+            if i is not None:
+                changed += ctx.broker.on_open(inst, i, k)
+        if changed:
+            ctx.hub.account_changed(changed)
+        return True
+
+    async def advance_open(self) -> bool:
+        """:meth:`step_open`, then flush every session's output."""
+        opened = self.step_open()
+        await self.flush()
+        return opened
+
     def _open(self) -> None:
         """Forming bars: open the next timeline entry and send its bars to subscribers."""
         ctx = self.ctx

@@ -171,6 +171,25 @@ async def step(sim: IBSim, trader: Trader, n: int = 1, timeout: float = 20.0) ->
     return done
 
 
+async def step_opening(sim: IBSim, trader: Trader, n: int = 1, timeout: float = 20.0) -> int:
+    """:func:`step` with each bar's open first (``IBSim.advance_open``): the trader gets
+    the open's fills, and fixes its bracket children, before the rest of the bar is
+    matched -- the order of events against IB, where a bar's later prices come long
+    after its open."""
+    done = 0
+    for _ in range(n):
+        sim_fills, fills = len(sim.ctx.account.executions), trader.status()["fills"]
+        if not await sim.advance_open():
+            break
+        new = len(sim.ctx.account.executions) - sim_fills
+        await trader.until(
+            lambda fills=fills, new=new: trader.status()["fills"] - fills >= new and trader.quiet(),
+            timeout,
+        )
+        done += await step(sim, trader, 1, timeout)
+    return done
+
+
 async def settle(trader: Trader, timeout: float = 20.0) -> None:
     await trader.until(trader.quiet, timeout)
 

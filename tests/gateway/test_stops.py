@@ -28,6 +28,7 @@ from tests.gateway.conftest import (
     running_sim,
     sim_costs,
     step,
+    step_opening,
     trading,
     write_bars,
     write_config,
@@ -98,7 +99,8 @@ async def test_take_profit_matches_until_the_documented_entry_bar_difference(
     estimated entry (close plus slippage), and moved to the exact price once the entry
     fills. Fills match the backtest exactly up to the first take-profit that triggers in
     its entry bar (it fills at the estimated target, the backtest at the fill-relative
-    one); that is the first difference."""
+    one); that is the first difference. Here ibsim matches each bar whole, so the fix
+    comes too late for the entry bar; the next test gives the trader the open first."""
     write_tick_bars(tmp_path / "bars", TP_SEED, volatility=0.025)
     cfg = write_config(
         tmp_path,
@@ -130,6 +132,39 @@ async def test_take_profit_matches_until_the_documented_entry_bar_difference(
         assert ref.endswith("|tp"), fills.iloc[k]
         entry = fills[fills["order_ref"] == ref.removesuffix("|tp")]
         assert entry["time"].iloc[0] == fills.at[k, "time"]
+
+
+async def test_take_profit_matches_exactly_when_the_fix_reaches_ibsim_before_the_bar(
+    tmp_path: Path,
+) -> None:
+    """The same data as the previous test, with each bar's open first
+    (``IBSim.advance_open``): the trader gets the entry's fill and moves the take-profit
+    to the fill-relative level before the rest of the entry bar is matched, as against
+    IB. Then every fill equals the backtest's, the take-profits in their entry bar
+    included."""
+    write_tick_bars(tmp_path / "bars", TP_SEED, volatility=0.025)
+    cfg = write_config(
+        tmp_path,
+        "sma",
+        SYMBOLS,
+        risk="position_size = 0.3\nstop_loss = 0.02\ntake_profit = 0.03",
+        costs=NO_SLIPPAGE,
+    )
+    async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
+        first = sim.ctx.clock.last_closed_time()
+        async with trading(sim, [cfg]) as trader:
+            await step_opening(sim, trader, 129)
+        bt = backtest_reference(cfg, sim, first)
+    assert_books_agree(sim, cfg)
+    fills = journal_fills(cfg)
+    tp = fills[fills["order_ref"].str.endswith("|tp")]
+    entries = set(fills.loc[~fills["order_ref"].str.contains(r"\|(?:tp|sl|trail)$"), "time"])
+    # the case the previous test stops at: take-profits filled in their entry bar
+    assert (bt.orders["reason"] == "take_profit").sum() >= 2
+    assert tp["time"].isin(entries).any()
+    # the exits' levels are sent rounded to the tick: 91.18 where the backtest's level is
+    # the float 91.17999999999999 (same decimal), hence rtol 1e-12, as in the test above
+    assert_parity(bt, fills, exact=False)
 
 
 def both_levels_crossed(bt: object, bars: Path, stop_loss: float, trailing_stop: float) -> dict:

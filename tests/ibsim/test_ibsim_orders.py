@@ -199,6 +199,36 @@ async def test_bracket_filled_at_the_open_exits_in_the_same_bar_stop_first(syn_d
         assert ib.positions() == []
 
 
+async def test_open_phase_fills_at_the_open_and_the_children_work_as_fixed_before_the_rest(
+    syn_dir,
+):
+    """advance_open fills what the open fills and reports it without closing the bar; the
+    client then moves the bracket's children (as the gateway fixes a take-profit at the
+    entry's fill), and the rest of the bar is matched against the moved prices."""
+    async with running(syn_dir, start=3) as sim, client(sim) as ib:
+        c = await _qualified(ib)
+        parent, tp, sl = (
+            ib.placeOrder(c, o) for o in ib.bracketOrder("BUY", 10, 103.2, 103.4, 97.5)
+        )
+        await sync(ib)
+        closed = sim.ctx.clock.last_closed_time()
+        assert await sim.advance_open()  # bar 3 opens at 103
+        await sync(ib)
+        assert parent.orderStatus.status == "Filled"
+        assert parent.fills[0].execution.price == 103.0
+        assert sim.ctx.clock.last_closed_time() == closed  # the bar is still open
+        assert tp.orderStatus.status == sl.orderStatus.status == "Submitted"
+        assert not tp.fills and not sl.fills  # nothing of the bar's range applied yet
+        tp.order.lmtPrice, sl.order.auxPrice = 104.0, 96.0  # the client moves both
+        ib.placeOrder(c, tp.order)
+        ib.placeOrder(c, sl.order)
+        await _step(sim, ib)  # the rest of bar 3: high 103.5, low 97
+        assert sim.ctx.clock.last_closed_time() > closed
+        assert not tp.fills and not sl.fills  # neither moved level was reached
+        assert [(p.position, p.contract.symbol) for p in ib.positions()] == [(10.0, "SYN")]
+        assert len(parent.fills) == 1  # matched once, not again by the rest of the bar
+
+
 async def test_bracket_filled_inside_the_bar_exits_from_the_next_bar(syn_dir):
     async with running(syn_dir, start=1) as sim, client(sim) as ib:
         c = await _qualified(ib)
