@@ -92,15 +92,10 @@ async def test_stops_parity(
 TP_SEED = 37
 
 
-async def test_take_profit_matches_until_the_documented_entry_bar_difference(
-    tmp_path: Path,
-) -> None:
-    """A take-profit child is placed before the entry's fill price is known, at the
-    estimated entry (close plus slippage), and moved to the exact price once the entry
-    fills. Fills match the backtest exactly up to the first take-profit that triggers in
-    its entry bar (it fills at the estimated target, the backtest at the fill-relative
-    one); that is the first difference. Here ibsim matches each bar whole, so the fix
-    comes too late for the entry bar; the next test gives the trader the open first."""
+async def _take_profit_run(tmp_path: Path, stepper) -> tuple:
+    """SMA with stop-loss 2 % and take-profit 3 % over 129 bars of the :data:`TP_SEED`
+    data (take-profits trigger in their entry bar), stepped by ``stepper``; the backtest
+    of the same bars and the journal's fills, after checking the books agree."""
     write_tick_bars(tmp_path / "bars", TP_SEED, volatility=0.025)
     cfg = write_config(
         tmp_path,
@@ -112,11 +107,24 @@ async def test_take_profit_matches_until_the_documented_entry_bar_difference(
     async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
         first = sim.ctx.clock.last_closed_time()
         async with trading(sim, [cfg]) as trader:
-            await step(sim, trader, 129)
+            await stepper(sim, trader, 129)
         bt = backtest_reference(cfg, sim, first)
     assert_books_agree(sim, cfg)
+    return bt, journal_fills(cfg)
+
+
+async def test_take_profit_matches_until_the_documented_entry_bar_difference(
+    tmp_path: Path,
+) -> None:
+    """A take-profit child is placed before the entry's fill price is known, at the
+    estimated entry (close plus slippage), and moved to the exact price once the entry
+    fills. Fills match the backtest exactly up to the first take-profit that triggers in
+    its entry bar (it fills at the estimated target, the backtest at the fill-relative
+    one); that is the first difference. Here ibsim matches each bar whole, so the fix
+    comes too late for the entry bar; the next test gives the trader the open first."""
+    bt, fills = await _take_profit_run(tmp_path, step)
     orders = bt.orders.sort_values(["time", "symbol"]).reset_index(drop=True)
-    fills = journal_fills(cfg).sort_values(["time", "symbol"]).reset_index(drop=True)
+    fills = fills.sort_values(["time", "symbol"]).reset_index(drop=True)
     assert (orders["reason"] == "take_profit").sum() >= 2
     n = min(len(orders), len(fills))
     same = [
@@ -142,21 +150,7 @@ async def test_take_profit_matches_exactly_when_the_fix_reaches_ibsim_before_the
     to the fill-relative level before the rest of the entry bar is matched, as against
     IB. Then every fill equals the backtest's, the take-profits in their entry bar
     included."""
-    write_tick_bars(tmp_path / "bars", TP_SEED, volatility=0.025)
-    cfg = write_config(
-        tmp_path,
-        "sma",
-        SYMBOLS,
-        risk="position_size = 0.3\nstop_loss = 0.02\ntake_profit = 0.03",
-        costs=NO_SLIPPAGE,
-    )
-    async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
-        first = sim.ctx.clock.last_closed_time()
-        async with trading(sim, [cfg]) as trader:
-            await step_opening(sim, trader, 129)
-        bt = backtest_reference(cfg, sim, first)
-    assert_books_agree(sim, cfg)
-    fills = journal_fills(cfg)
+    bt, fills = await _take_profit_run(tmp_path, step_opening)
     tp = fills[fills["order_ref"].str.endswith("|tp")]
     entries = set(fills.loc[~fills["order_ref"].str.contains(r"\|(?:tp|sl|trail)$"), "time"])
     # the case the previous test stops at: take-profits filled in their entry bar
