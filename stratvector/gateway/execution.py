@@ -318,25 +318,27 @@ class Executor:
                 written[rec.order_ref] = rec
         sent: list[str] = []
         submitted: list[tuple[str, int]] = []  # journaled as sent once all are placed
-        for item in staged.batch:
-            ref = item.ref
-            rec = written.get(ref)
-            if rec is None or any(i.order_ref not in written for i in item.intents):
-                continue
-            if not rec.created:
-                self.stats.replayed += 1
-                log.info("%s is already journaled (%s); not sent again", ref, rec.status)
-                continue
-            if not self.ib.isConnected():
-                log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
-                continue
-            self._place_with_children(item.plan, ref, item.order, item.children, submitted)
-            now = time.perf_counter()
-            self.stats.send_latency.add(now - item.plan.received)
-            if item.plan.complete is not None and not item.plan.catch_up:
-                self.stats.decision_latency.add(now - item.plan.complete)
-            sent.append(ref)
-        self._journal_sent(submitted)
+        try:
+            for item in staged.batch:
+                ref = item.ref
+                rec = written.get(ref)
+                if rec is None or any(i.order_ref not in written for i in item.intents):
+                    continue
+                if not rec.created:
+                    self.stats.replayed += 1
+                    log.info("%s is already journaled (%s); not sent again", ref, rec.status)
+                    continue
+                if not self.ib.isConnected():
+                    log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
+                    continue
+                self._place_with_children(item.plan, ref, item.order, item.children, submitted)
+                now = time.perf_counter()
+                self.stats.send_latency.add(now - item.plan.received)
+                if item.plan.complete is not None and not item.plan.catch_up:
+                    self.stats.decision_latency.add(now - item.plan.complete)
+                sent.append(ref)
+        finally:  # what reached IB is journaled as sent even if a later send raised
+            self._journal_sent(submitted)
         return sent
 
     def _place_with_children(
