@@ -277,9 +277,13 @@ class Executor:
         in the callback that decided them, not in a task that would first wait for every
         other ready callback (the rest of the bar's messages, the last bar's fills)."""
         written = staged.written
-        committed = written is not None and written.done() and written.exception() is None
-        if staged.sent is None and committed:
-            assert written is not None
+        # a failed commit is left to deliver(), which raises it
+        if (
+            staged.sent is None
+            and written is not None
+            and written.done()
+            and written.exception() is None
+        ):
             staged.sent = self._place_written(staged, written.result())
 
     async def deliver(self, staged: Staged) -> list[str]:

@@ -314,7 +314,7 @@ def limits_from_mapping(data: Mapping[str, Any], source: str) -> RiskLimits:
 # --------------------------------------------------------------------------- helpers
 
 
-def usable_price(price: Any) -> bool:
+def _usable_price(price: Any) -> bool:
     """A price the exposure can be valued at: a positive, finite number."""
     try:
         p = float(price)
@@ -328,7 +328,7 @@ def _value(qty: float, price: Any) -> float | None:
     price."""
     if qty == 0:
         return 0.0
-    return abs(qty) * float(price) if usable_price(price) else None
+    return abs(qty) * float(price) if _usable_price(price) else None
 
 
 def _finite(value: Any, name: str) -> float:

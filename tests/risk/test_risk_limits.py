@@ -421,7 +421,8 @@ def test_gross_exposure_of_a_batch_matches_each_order_checked_on_a_fresh_account
             (b.limit, b.message) for b in want.breaches
         ]
         carried = carried.adding(sym, qty, px)
-    # NVDA was held unpriced until its own order priced it: now every order is valued
+    # NVDA was held unpriced until its own order priced it: now every order is valued.
+    # AAPL 401 x 100 (the probe's price) + MSFT 200 x 300 + NVDA 60 x 400 + TSLA 50 x 200
     breach = checker.check(order(1.0), carried).breaches[0]
     assert breach.message.startswith("max_gross_exposure: gross 134,100.00 / equity")
     assert (
