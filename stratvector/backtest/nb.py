@@ -195,7 +195,7 @@ def simulate_nb(
                     quiet = False
                     break
             if quiet:
-                equity = _mark_to_market(cash, pos, close, t, last_px)
+                equity = mark_equity_nb(cash, pos, close, t, last_px)
                 if equity > peak_equity:
                     peak_equity = equity
                 if not _trips_halt(equity, peak_equity, max_drawdown):
@@ -304,7 +304,7 @@ def simulate_nb(
                     peak_px[j] = max(peak_px[j], h) if p > 0.0 else min(peak_px[j], lo)
 
         # ---- close: mark to market, decide orders ----------------------------------------
-        equity = _mark_to_market(cash, pos, close, t, last_px)
+        equity = mark_equity_nb(cash, pos, close, t, last_px)
         equity_out[t] = equity
         if record:
             cash_out[t] = cash
@@ -322,15 +322,9 @@ def simulate_nb(
             c = close[t, j]
             if c != c:
                 continue
-            tgt = target[t, j]
-            if tgt != tgt or halted:
-                tgt = 0.0
-            act = tgt != last_target[j]
-            if not act and rebalance_band > 0.0 and alloc[j] > 0.0 and equity > 0.0:
-                weight = pos[j] * c / (equity * alloc[j])
-                act = abs(weight - tgt) > rebalance_band
-            if halted and pos[j] != 0.0:
-                act = True
+            act, tgt = close_act_nb(
+                c, target[t, j], pos[j], last_target[j], alloc[j], equity, halted, rebalance_band
+            )
             if not act:
                 continue
             last_target[j] = tgt
@@ -364,8 +358,11 @@ def simulate_nb(
 
 
 @njit(cache=True)
-def _mark_to_market(cash, pos, close, t, last_px):
-    """Equity at bar t's close; updates each symbol's last known price."""
+def mark_equity_nb(cash, pos, close, t, last_px):
+    """Equity at bar t's close: ``cash`` plus each position at its last known price,
+    after ``last_px[j]`` takes ``close[t, j]`` (NaN: no new price). The live ledger calls
+    this same function, with its one row of marks as ``close`` and ``t = 0`` (a row
+    index, not a row view: a view per bar costs the kernel a quarter of its time)."""
     equity = cash
     for j in range(pos.shape[0]):
         c = close[t, j]
@@ -374,6 +371,65 @@ def _mark_to_market(cash, pos, close, t, last_px):
         if pos[j] != 0.0:
             equity += pos[j] * last_px[j]
     return equity
+
+
+@njit(cache=True)
+def close_act_nb(close, target, pos, last_target, alloc, equity, halted, rebalance_band):
+    """Whether one symbol with a bar at this close acts, and the target it acts on.
+
+    A NaN target, or a halted portfolio, means flat (0). It acts when the target changed
+    from ``last_target``, or, with a rebalance band, when its weight
+    (``pos * close / (equity * alloc)``) drifted more than the band from the target, or
+    when the portfolio is halted and the position is open. Returns ``(act, target)``."""
+    if target != target or halted:
+        target = 0.0
+    act = target != last_target
+    if not act and rebalance_band > 0.0 and alloc > 0.0 and equity > 0.0:
+        weight = pos * close / (equity * alloc)
+        act = abs(weight - target) > rebalance_band
+    if halted and pos != 0.0:
+        act = True
+    return act, target
+
+
+@njit(cache=True)
+def close_wants_nb(
+    close_t,
+    target_t,
+    skip,
+    pos,
+    last_target,
+    alloc,
+    equity,
+    halted,
+    rebalance_band,
+    lot_size,
+    want,
+    acted,
+):
+    """The live ledger's close step before the sizing rule: for each symbol with a bar
+    (``close_t[j]`` not NaN) and not skipped, :func:`close_act_nb`; an acting symbol's
+    target goes to ``last_target[j]`` and its desired change, whole lots of
+    ``target * alloc * equity / close`` minus the position, to ``want[j]`` (NaN where
+    it does not act), as :func:`simulate_nb` decides at a close; ``acted[j]`` says
+    whether it acts. Returns how many act."""
+    n_acted = 0
+    for j in range(close_t.shape[0]):
+        want[j] = np.nan
+        acted[j] = False
+        c = close_t[j]
+        if c != c or skip[j]:
+            continue
+        act, tgt = close_act_nb(
+            c, target_t[j], pos[j], last_target[j], alloc[j], equity, halted, rebalance_band
+        )
+        if not act:
+            continue
+        last_target[j] = tgt
+        acted[j] = True
+        want[j] = round_lot_nb(tgt * alloc[j] * max(equity, 0.0) / c, lot_size) - pos[j]
+        n_acted += 1
+    return n_acted
 
 
 @njit(cache=True)

@@ -4,9 +4,13 @@ Each strategy trades a virtual cash account of ``[backtest] initial_capital`` in
 IB account. :class:`StrategyLedger` rebuilds that account from the strategy's own fills
 (journaled, recovered from IB after reconnects) exactly as the kernel
 (:func:`stratvector.backtest.nb.simulate_nb`) books them, and :meth:`StrategyLedger.decide`
-runs the kernel's bar-close step for every symbol whose bar closed at that time, ending in
-one call of :func:`~stratvector.backtest.nb.decide_close_orders_nb` -- the same function
-the backtest calls. So the gateway sends what the backtest traded.
+runs the kernel's bar-close step for every symbol whose bar closed at that time with the
+functions the backtest's kernel calls: the mark to market
+(:func:`~stratvector.backtest.nb.mark_equity_nb`), whether each symbol acts
+(:func:`~stratvector.backtest.nb.close_act_nb`, through
+:func:`~stratvector.backtest.nb.close_wants_nb`) and the sizing rule
+(:func:`~stratvector.backtest.nb.decide_close_orders_nb`). So the gateway sends what the
+backtest traded, and a bar's sizing is compiled code, not a Python loop per symbol.
 
 Why the journal's fills and not IB's account values: several strategies share one IB
 account, and IB's cash and net liquidation are rounded, delayed and include everything
@@ -34,7 +38,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stratvector.backtest.costs import commission as commission_of
-from stratvector.backtest.nb import decide_close_orders_nb, round_lot_nb
+from stratvector.backtest.nb import (
+    close_wants_nb,
+    decide_close_orders_nb,
+    mark_equity_nb,
+    round_lot_nb,
+)
 from stratvector.backtest.settings import BacktestSettings
 
 PHASE_SELL, PHASE_BUY, PHASE_EXIT = 0, 1, 2
@@ -95,6 +104,9 @@ class StrategyLedger:
         self.peak_px = np.full(n, np.nan)
         self.peak_equity = float(s.init_cash)
         self.alloc = np.full(n, s.position_size)
+        self._want = np.full(n, np.nan)  # the close step's desired changes (scratch)
+        self._acted = np.zeros(n, dtype=np.bool_)  # and which symbols act (scratch)
+        self._zeros = np.zeros(n)  # no impact inputs
         self._comm_code = s.commission.code
         self._comm_params = s.commission.params()
         self._slip_code = s.slippage.code
@@ -111,13 +123,29 @@ class StrategyLedger:
         The first numba kernel a process calls loads numba's code generator and its
         registries (~55 MB and ~0.2 s, once per process); the trader primes its ledgers
         when it starts, so that cost falls before its memory release
-        (:mod:`stratvector.memory`) instead of into the first bar's decision. The calls use this ledger's own argument types
-        (empty arrays), so they load the cached specializations :meth:`decide` and
+        (:mod:`stratvector.memory`) instead of into the first bar's decision. The calls use
+        this ledger's own argument types (empty arrays), so they load the cached specializations :meth:`decide` and
         :meth:`settle` use and change no state.
         """
         s = self.settings
         none = np.zeros(0)
+        no = np.zeros(0, dtype=np.bool_)
         round_lot_nb(0.0, s.lot_size)
+        mark_equity_nb(self.cash, none, np.zeros((1, 0)), 0, none)
+        close_wants_nb(
+            none,
+            none,
+            no,
+            none,
+            none,
+            none,
+            0.0,
+            False,
+            float(s.rebalance_band),
+            float(s.lot_size),
+            none,
+            no,
+        )
         decide_close_orders_nb(
             none,
             none,
@@ -252,15 +280,8 @@ class StrategyLedger:
         target at ``t``; ``skip[j]`` True leaves j undecided this bar (an order of an
         earlier bar is still working). Fills up to ``t`` must be settled first.
         """
-        n = len(self.symbols)
         s = self.settings
-        equity = self.cash
-        for j in range(n):
-            c = mark[j]
-            if c == c:
-                self.last_px[j] = c
-            if self.pos[j] != 0.0:
-                equity += self.pos[j] * self.last_px[j]
+        equity = mark_equity_nb(self.cash, self.pos, mark.reshape(1, -1), 0, self.last_px)
         self.equity = equity
         if equity > self.peak_equity:
             self.peak_equity = equity
@@ -271,38 +292,32 @@ class StrategyLedger:
         ):
             self.halted = True
             halted_now = True
-        want = np.full(n, np.nan)
-        acted: dict[int, float] = {}
-        skipped = []
-        for j in range(n):
-            c = close[j]
-            if c != c:
-                continue
-            if skip is not None and skip[j]:
-                skipped.append(j)
-                continue
-            tgt = target[j]
-            if tgt != tgt or self.halted:
-                tgt = 0.0
-            act = tgt != self.last_target[j]
-            if not act and s.rebalance_band > 0.0 and self.alloc[j] > 0.0 and equity > 0.0:
-                weight = self.pos[j] * c / (equity * self.alloc[j])
-                act = abs(weight - tgt) > s.rebalance_band
-            if self.halted and self.pos[j] != 0.0:
-                act = True
-            if not act:
-                continue
-            self.last_target[j] = tgt
-            acted[j] = tgt
-            want[j] = (
-                round_lot_nb(tgt * self.alloc[j] * max(equity, 0.0) / c, s.lot_size) - self.pos[j]
-            )
+        n = len(self.symbols)
+        if skip is None:
+            skip = np.zeros(n, dtype=np.bool_)
+        want = self._want
+        acting = close_wants_nb(
+            close,
+            target,
+            skip,
+            self.pos,
+            self.last_target,
+            self.alloc,
+            equity,
+            self.halted,
+            float(s.rebalance_band),
+            float(s.lot_size),
+            want,
+            self._acted,
+        )
+        acted = {j: float(self.last_target[j]) for j in np.flatnonzero(self._acted).tolist()}
+        skipped = np.flatnonzero(skip & (close == close)).tolist()
         orders: dict[int, float] = {}
-        if acted:
+        if acting:
             pend_qty = np.zeros(n)
             pend_bar = np.full(n, -1, dtype=np.int64)
             has_pend = np.zeros(n, dtype=np.bool_)
-            zeros = np.zeros(n)
+            zeros = self._zeros
             decide_close_orders_nb(
                 want,
                 np.where(np.isnan(close), self.last_px, close),
@@ -321,7 +336,7 @@ class StrategyLedger:
                 pend_bar,
                 has_pend,
             )
-            orders = {j: float(pend_qty[j]) for j in range(n) if has_pend[j]}
+            orders = {j: float(pend_qty[j]) for j in np.flatnonzero(has_pend).tolist()}
         return Decision(t, equity, orders, acted, halted_now, tuple(skipped))
 
     def position(self, symbol: str) -> float:
