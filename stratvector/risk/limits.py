@@ -100,9 +100,6 @@ class RiskChecker:
         after = held + order.quantity
         lim = self._limits
         breaches: list[Breach] = []
-        desc = f"order {order.symbol} {_qty(order.quantity)} @ {order.price:,.2f}"
-        flipped = held != 0 and (after > 0) != (held > 0)
-        part = f", {_qty(math.copysign(opened, after))} past flat" if flipped else ""
 
         if lim.max_position_value:
             value = abs(after) * order.price
@@ -113,23 +110,26 @@ class RiskChecker:
                         MAX_POSITION_VALUE,
                         value,
                         lim.max_position_value,
-                        f"{order.symbol} position {_qty(after)} after {desc} = {v} > {t}",
+                        f"{order.symbol} position {_qty(after)} after {_describe(order)} = "
+                        f"{v} > {t}",
                     )
                 )
         if lim.max_gross_exposure:
-            breach = self._gross_exposure(order, account, after, desc)
+            breach = self._gross_exposure(order, account, after)
             if breach is not None:
                 breaches.append(breach)
         if lim.max_order_notional:
             value = opened * order.price
             if _over(value, lim.max_order_notional):
                 v, t = _pair(value, lim.max_order_notional)
+                flipped = held != 0 and (after > 0) != (held > 0)
+                part = f", {_qty(math.copysign(opened, after))} past flat" if flipped else ""
                 breaches.append(
                     self._breach(
                         MAX_ORDER_NOTIONAL,
                         value,
                         lim.max_order_notional,
-                        f"{desc}{part} = {v} > {t}",
+                        f"{_describe(order)}{part} = {v} > {t}",
                     )
                 )
         if lim.max_orders_per_minute:
@@ -140,7 +140,7 @@ class RiskChecker:
                         MAX_ORDERS_PER_MINUTE,
                         float(count),
                         float(lim.max_orders_per_minute),
-                        f"{desc} would be order {count} in the 60 s to "
+                        f"{_describe(order)} would be order {count} in the 60 s to "
                         f"{_iso(order.time)} > {lim.max_orders_per_minute}",
                     )
                 )
@@ -176,7 +176,7 @@ class RiskChecker:
         return Breach(limit, value, threshold, f"{limit}: {text}", limit in self._limits.kill_on)
 
     def _gross_exposure(
-        self, order: OrderProposal, account: AccountState, after: float, desc: str
+        self, order: OrderProposal, account: AccountState, after: float
     ) -> Breach | None:
         threshold = self._limits.max_gross_exposure
         # the account's held value once per batch, this order's symbol taken out
@@ -193,14 +193,14 @@ class RiskChecker:
                 math.nan,
                 threshold,
                 f"no usable price for held {', '.join(sorted(unpriced))}; cannot value "
-                f"exposure for {desc} (limit {threshold:g}x equity)",
+                f"exposure for {_describe(order)} (limit {threshold:g}x equity)",
             )
         if account.equity <= 0:
             return self._breach(
                 MAX_GROSS_EXPOSURE,
                 math.inf,
                 threshold,
-                f"equity is {account.equity:,.2f}; cannot measure exposure for {desc} "
+                f"equity is {account.equity:,.2f}; cannot measure exposure for {_describe(order)} "
                 f"(limit {threshold:g}x equity)",
             )
         ratio = gross / account.equity
@@ -211,7 +211,7 @@ class RiskChecker:
             MAX_GROSS_EXPOSURE,
             ratio,
             threshold,
-            f"gross {gross:,.2f} / equity {account.equity:,.2f} = {r} > {t} after {desc}",
+            f"gross {gross:,.2f} / equity {account.equity:,.2f} = {r} > {t} after {_describe(order)}",
         )
 
     def _account_breaches(self, account: AccountState) -> tuple[Breach, ...]:
@@ -280,6 +280,11 @@ def opened_quantity(held: float, quantity: float) -> float:
 
 def _over(value: float, threshold: float) -> bool:
     return value > threshold and not math.isclose(value, threshold, rel_tol=_REL_TOL)
+
+
+def _describe(order: OrderProposal) -> str:
+    """The order as breach messages name it (built only when there is a breach)."""
+    return f"order {order.symbol} {_qty(order.quantity)} @ {order.price:,.2f}"
 
 
 def _qty(q: float) -> str:

@@ -198,10 +198,11 @@ class AccountState:
     def __post_init__(self) -> None:
         for name in ("equity", "peak_equity", "day_start_equity"):
             object.__setattr__(self, name, _finite(getattr(self, name), name))
-        positions = {
-            str(symbol): _finite(qty, f"position {symbol}")
-            for symbol, qty in dict(self.positions).items()
-        }
+        positions = {}
+        for symbol, qty in dict(self.positions).items():
+            # a float already finite needs no conversion (the common case, ~100 per batch)
+            ok = type(qty) is float and qty - qty == 0.0
+            positions[str(symbol)] = qty if ok else _finite(qty, f"position {symbol}")
         object.__setattr__(self, "positions", MappingProxyType(positions))
         object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
 
@@ -212,11 +213,12 @@ class AccountState:
         Only the change is validated: checking a batch of orders against one account
         costs one full validation, not one per order; the held value, once computed,
         is carried over by the change alone."""
-        positions = dict(self.positions)
+        positions = self.positions.copy()  # the proxied dicts' own copy: no re-validation
         before = positions.get(symbol, 0.0)
         positions[symbol] = before + _finite(quantity, f"position {symbol}")
-        prices = dict(self.prices)
+        prices = self.prices
         if price is not None and symbol not in prices:
+            prices = prices.copy()
             prices[symbol] = price
         held = None
         if self._held is not None:
@@ -224,18 +226,21 @@ class AccountState:
             old = _value(before, self.prices.get(symbol))
             new = _value(positions[symbol], prices.get(symbol))
             total += (new or 0.0) - (old or 0.0)
-            unpriced = unpriced - {symbol} if new is not None else unpriced | {symbol}
+            if new is None:
+                unpriced = unpriced | {symbol}
+            elif symbol in unpriced:
+                unpriced = unpriced - {symbol}
             held = (total, unpriced)
         state = object.__new__(AccountState)
-        for name, value in (
-            ("equity", self.equity),
-            ("peak_equity", self.peak_equity),
-            ("day_start_equity", self.day_start_equity),
-            ("positions", MappingProxyType(positions)),
-            ("prices", MappingProxyType(prices)),
-            ("_held", held),
-        ):
-            object.__setattr__(state, name, value)
+        # frozen: set once here, as __init__ would, without validating what is unchanged
+        state.__dict__.update(
+            equity=self.equity,
+            peak_equity=self.peak_equity,
+            day_start_equity=self.day_start_equity,
+            positions=MappingProxyType(positions),
+            prices=prices if isinstance(prices, MappingProxyType) else MappingProxyType(prices),
+            _held=held,
+        )
         return state
 
     def held_value(self) -> tuple[float, frozenset[str]]:
@@ -244,8 +249,13 @@ class AccountState:
         batch is checked against it (:meth:`adding` carries it over)."""
         if self._held is None:
             total, unpriced = 0.0, set()
+            prices = self.prices
             for symbol, qty in self.positions.items():
-                value = _value(qty, self.prices.get(symbol))
+                price = prices.get(symbol)
+                if type(price) is float and price > 0 and price - price == 0.0:
+                    total += abs(qty) * price  # _value's common case, inline
+                    continue
+                value = _value(qty, price)
                 if value is None:
                     unpriced.add(symbol)
                 else:
@@ -328,6 +338,8 @@ def _value(qty: float, price: Any) -> float | None:
     price."""
     if qty == 0:
         return 0.0
+    if type(price) is float:  # the common case, without the conversions
+        return abs(qty) * price if price > 0 and price - price == 0.0 else None
     return abs(qty) * float(price) if _usable_price(price) else None
 
 

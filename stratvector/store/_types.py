@@ -106,7 +106,14 @@ def jsonable(value: Any) -> Any:
     tz-aware); numpy scalars and arrays become Python numbers and lists; dataclasses
     and mappings become dicts with string keys. Raises ``TypeError`` for other objects.
     """
-    if value is None or isinstance(value, bool | str):
+    kind = type(value)
+    if kind is float:  # the exact built-in types first: most values are these
+        return value if math.isfinite(value) else None
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
         return int(value)
