@@ -364,20 +364,27 @@ class StrategyRunner:
         ]
         view = np.array(rows, dtype=np.float64).reshape(-1, 4).T  # (4, n)
         mark, high, low, close = (np.ascontiguousarray(v) for v in view)
-        target = np.full(len(self.symbols), np.nan)
-        skip = np.zeros(len(self.symbols), dtype=bool)
         when = _ts(t)
         working = self.working(self.id, when)
+        # per symbol in plain Python values, then one array each (not numpy item by item)
+        targets: list[float] = []
         arrived: dict[str, float] = {}
-        for j in np.flatnonzero(close == close).tolist():  # the symbols with a bar at t
-            s, a = self.symbols[j], arrivals[j]
+        for s, a, row in zip(self.symbols, arrivals, rows, strict=True):
+            c = row[3]
+            if c != c:  # no bar at t: no decision
+                targets.append(math.nan)
+                continue
             if a is None or a.target is None:
-                target[j] = self.target_at(s, t)
+                targets.append(self.target_at(s, t))
             else:
-                target[j] = a.target
+                targets.append(a.target)
             if a is not None:
                 arrived[s] = a.received
-            skip[j] = s in working
+        target = np.array(targets, dtype=np.float64)
+        skip = np.zeros(len(self.symbols), dtype=bool)
+        if working:
+            skip[:] = [s in working for s in self.symbols]
+            skip &= close == close
         self.timing["gather"].add(time.perf_counter() - gathering)
         self._forget_before(t)
         sized = time.perf_counter()

@@ -30,6 +30,9 @@ class BarWindow:
         self._lo = 0
         self._hi = 0
         self.total = 0  # bars ever appended (warmup is judged on this)
+        # the newest close as a Python float: read for every held symbol on every decision
+        # (the risk checks' prices), set by the two writes (append, extend)
+        self.last_close = _NAN
 
     def __len__(self) -> int:
         return self._hi - self._lo
@@ -37,10 +40,6 @@ class BarWindow:
     @property
     def last_time(self) -> int | None:
         return int(self._t[self._hi - 1]) if self._hi > self._lo else None
-
-    @property
-    def last_close(self) -> float:
-        return float(self._v[3, self._hi - 1]) if self._hi > self._lo else float("nan")
 
     def _room(self, n: int) -> None:
         """Make space for ``n`` more bars at the end (drops the oldest beyond capacity)."""
@@ -76,6 +75,7 @@ class BarWindow:
             vol,
         )
         self._hi += 1
+        self.last_close = float(c)
         if self._hi - self._lo > self.capacity:
             self._lo = self._hi - self.capacity
         self.total += 1
@@ -97,6 +97,7 @@ class BarWindow:
         for k, col in enumerate(BAR_COLUMNS):
             self._v[k, i : i + n] = bars[col].to_numpy(dtype=np.float64)[keep]
         self._hi += n
+        self.last_close = float(self._v[3, self._hi - 1])
         if self._hi - self._lo > self.capacity:
             self._lo = self._hi - self.capacity
         self.total += n

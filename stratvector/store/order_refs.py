@@ -8,6 +8,7 @@ from those placed by hand.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,8 +38,7 @@ def make_order_ref(strategy: str, symbol: str, bar_time: datetime, leg: str | No
     journal row and the same IB order. ``leg`` tells apart several orders for one bar
     (e.g. ``"stop"`` for a protective stop). ``bar_time`` must be tz-aware.
     """
-    when = to_utc(bar_time, "bar_time")
-    parts = [ORDER_REF_PREFIX, strategy, symbol, when.strftime("%Y%m%dT%H%M%SZ")]
+    parts = [ORDER_REF_PREFIX, strategy, symbol, _stamp(bar_time)]
     if leg is not None:
         parts.append(leg)
     for name, value in (("strategy", strategy), ("symbol", symbol), ("leg", leg)):
@@ -48,6 +48,13 @@ def make_order_ref(strategy: str, symbol: str, bar_time: datetime, leg: str | No
     if len(ref) > 255:
         raise ValueError(f"order ref longer than 255 characters: {ref!r}")
     return ref
+
+
+@functools.lru_cache(maxsize=256)
+def _stamp(bar_time: datetime) -> str:
+    """A bar time as refs write it (every order of a decision shares its bar time: the
+    conversion and formatting run once per bar, not once per order)."""
+    return to_utc(bar_time, "bar_time").strftime("%Y%m%dT%H%M%SZ")
 
 
 def parse_order_ref(ref: str | None) -> OrderRefParts | None:

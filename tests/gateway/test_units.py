@@ -74,6 +74,27 @@ def test_bar_window_keeps_the_newest_bars_and_builds_schema_frames() -> None:
     assert w.total == 12
 
 
+def test_bar_window_last_close_is_the_newest_close_after_every_write() -> None:
+    w = BarWindow(4)  # a buffer of 16: compacted on the way
+    assert np.isnan(w.last_close)
+    idx = pd.date_range("2024-01-01", periods=40, freq="D", tz="UTC")
+    closes = np.linspace(10.0, 49.0, 40)
+    df = pd.DataFrame(
+        {"open": closes, "high": closes, "low": closes, "close": closes, "volume": closes},
+        index=idx,
+    )
+    w.extend(df.iloc[:6])
+    assert w.last_close == closes[5] == w.frame()["close"].iloc[-1]
+    assert w.extend(df.iloc[:6]) == 0 and w.last_close == closes[5]  # nothing newer
+    for k in range(6, 30):
+        w.append(int(idx[k].value), 0.0, 0.0, 0.0, float(closes[k]), 0.0)
+        assert w.last_close == closes[k] == w.frame()["close"].iloc[-1]
+    assert not w.append(int(idx[3].value), 0.0, 0.0, 0.0, -1.0, 0.0)  # older: ignored
+    assert w.last_close == closes[29]
+    w.extend(df.iloc[25:40])  # more than the capacity at once
+    assert w.last_close == closes[39] == w.frame()["close"].iloc[-1]
+
+
 def test_gateway_section_defaults_and_validation() -> None:
     g = GatewaySection()
     assert (g.mode, g.resolved_port, g.order_type, g.on_unknown_position) == (
