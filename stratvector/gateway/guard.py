@@ -75,10 +75,11 @@ class AccountView:
 
     def positions(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for p in self.ib.positions(self.account):
-            sym = self.contracts.symbol_for(p.contract) or p.contract.symbol
-            if p.position:
-                out[sym] = out.get(sym, 0.0) + float(p.position)
+        symbol_for = self.contracts.symbol_for
+        for _, contract, qty, _ in self.ib.positions(self.account):
+            if qty:
+                sym = symbol_for(contract) or contract.symbol
+                out[sym] = out.get(sym, 0.0) + float(qty)
         return out
 
     def state(self, now: datetime, extra: Mapping[str, float] | None = None) -> AccountState:
@@ -89,7 +90,11 @@ class AccountView:
         positions = self.positions()
         for sym, qty in (extra or {}).items():
             positions[sym] = positions.get(sym, 0.0) + qty
-        prices = {sym: self.price(sym) for sym in positions}
+        price_of, price = self.price_of, self.price
+        prices = {}
+        for sym in positions:
+            px = price_of(sym)  # the newest close; IB's mark only without one
+            prices[sym] = px if px == px and px > 0 else price(sym)
         return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
 
     def equity_state(self, now: datetime) -> AccountState:

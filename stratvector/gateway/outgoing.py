@@ -16,6 +16,7 @@ them, rounded with the same instrument.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,7 @@ def build(
             detail={"ref_price": plan.ref_price, "leg": plan.leg},
         )
     ]
-    order = Order(
+    order = new_order(
         action=side,
         totalQuantity=qty,
         orderType=ib_type,
@@ -115,6 +116,36 @@ def build(
         )
         children.append((cref, leg, child, spec))
     return Outgoing(plan, ref, order, children, intents)
+
+
+def new_order(**values: Any) -> Order:
+    """``Order(**values)`` in about half the time: a copy of a default order's fields,
+    fresh values from the fields' own factories (lists, the soft-dollar tier), then
+    ``values``. ib_async's ``Order`` has ~140 fields, all set one by one by its
+    ``__init__``, once per order between a decision and its send. Equal to
+    ``Order(**values)`` (a test compares them); should a later ib_async give ``Order``
+    a ``__post_init__``, its own constructor is used."""
+    if _ORDER_INIT_HOOK:
+        return Order(**values)
+    for name in values:
+        if name not in _ORDER_DEFAULTS:
+            raise TypeError(f"Order has no field {name!r}")
+    order = object.__new__(Order)
+    fields = order.__dict__
+    fields.update(_ORDER_DEFAULTS)
+    for name, factory in _ORDER_FACTORIES:
+        fields[name] = factory()
+    fields.update(values)
+    return order
+
+
+_ORDER_DEFAULTS: dict[str, Any] = dict(Order().__dict__)
+_ORDER_FACTORIES = tuple(
+    (f.name, f.default_factory)
+    for f in dataclasses.fields(Order)
+    if f.default_factory is not dataclasses.MISSING
+)
+_ORDER_INIT_HOOK = hasattr(Order, "__post_init__")
 
 
 def limit_price(ref: float, side: str, offset_bps: float, tick: Tick) -> float:

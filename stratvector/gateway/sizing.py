@@ -32,6 +32,7 @@ equity / close``; sells fund buys; buys capped by cash.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -346,7 +347,9 @@ class StrategyLedger:
         return {s: float(self.pos[j]) for j, s in enumerate(self.symbols) if self.pos[j] != 0.0}
 
 
+@functools.lru_cache(maxsize=64)
 def _month(t_ns: int) -> int:
-    """A month counter of a time in ns (year * 12 + month), like the kernel's month ids."""
+    """A month counter of a time in ns (year * 12 + month), like the kernel's month ids
+    (cached: a bar's fills and its decision share their time)."""
     d = np.datetime64(int(t_ns), "ns").astype("datetime64[M]")
     return int(d.astype(np.int64))

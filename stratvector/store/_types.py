@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -90,6 +90,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             # SQLite stores text without an offset: store UTC wall time.
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the stored text in one step: what :meth:`process_bind_param` and
+        SQLite's ``DATETIME`` (``YYYY-MM-DD HH:MM:SS.ffffff``) give, at a third of the
+        cost (a bar's intents carry two times each). Elsewhere, SQLAlchemy's chain."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if type(value) is not datetime or value.tzinfo is not UTC:
+                value = to_utc(value)  # checks it, and converts any other zone
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from ib_async import Order
+from ib_async import Order, TagValue
 
 from stratvector.config import GatewaySection
 from stratvector.gateway import AccountMismatchError, LiveTradingNotConfirmed, ModeDecision
 from stratvector.gateway.execution import limit_price
 from stratvector.gateway.exits import ExitSpec, exit_price, to_tick
+from stratvector.gateway.outgoing import new_order
 from stratvector.gateway.safety import check_account, is_paper_account, port_warning, resolve_mode
 from stratvector.gateway.window import BarWindow
 
@@ -198,3 +199,23 @@ def test_view_at_agrees_with_the_separate_lookups_at_every_time() -> None:
         expect = (np.nan, np.nan, np.nan) if hlc is None else hlc
         np.testing.assert_array_equal([mark, h, lo, c], [w.last_close_upto(t), *expect])
     assert w.view_at(int(idx[-1].value)) == (12.0, 10.0, 11.0, 12.0)  # newest: fast path
+
+
+def test_new_order_equals_ib_async_orders_constructor() -> None:
+    cases = [
+        {},
+        {"action": "BUY", "totalQuantity": 100.0, "orderType": "MKT", "tif": "DAY"},
+        {"action": "SELL", "totalQuantity": 7.0, "orderType": "LMT", "lmtPrice": 10.5},
+        {"orderRef": "sv1|s|AAPL|20240102T000000Z", "account": "DU1", "transmit": False},
+        {"algoParams": [TagValue("a", "1")], "parentId": 3},
+    ]
+    for values in cases:
+        # ib_async's Order compares by identity: compare what it holds
+        assert vars(new_order(**values)) == vars(Order(**values))
+    a, b = new_order(), new_order()
+    for name in ("algoParams", "conditions", "orderComboLegs", "softDollarTier"):
+        assert getattr(a, name) is not getattr(b, name)  # fresh, as the factories give
+    a.conditions.append("x")
+    assert Order().conditions == [] and b.conditions == []
+    with pytest.raises(TypeError, match="lmtPrise"):
+        new_order(lmtPrise=1.0)

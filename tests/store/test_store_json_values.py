@@ -1,6 +1,7 @@
-"""What the journal's JSON columns store: :func:`jsonable` and :func:`dumps` turn every
-value a detail may hold into plain JSON, the exact built-in types (taken first, without
-the general checks) exactly as their subclasses and look-alikes."""
+"""What the journal stores for values: :func:`jsonable` and :func:`dumps` turn every value
+a detail may hold into plain JSON, the exact built-in types (taken first, without the
+general checks) exactly as their subclasses and look-alikes; :class:`UTCDateTime` writes
+on SQLite the text SQLAlchemy's own ``DATETIME`` writes."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from decimal import Decimal
 from pathlib import PurePosixPath
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
-from stratvector.store._types import dumps, jsonable
+from stratvector.store._types import UTCDateTime, dumps, jsonable
 
 
 class Side(enum.Enum):
@@ -81,3 +86,30 @@ def test_dumps_is_strict_sorted_and_compact() -> None:
     assert text == '{"a":[1.0,2],"b":null}'
     assert json.loads(text) == {"a": [1.0, 2], "b": None}
     assert "NaN" not in dumps(np.array([np.nan]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), UTC]),
+    )
+)
+def test_utc_times_are_stored_on_sqlite_as_sqlalchemy_stores_them(value: datetime) -> None:
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    standard = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None and standard is not None
+    assert ours(value) == standard(value.astimezone(UTC).replace(tzinfo=None))
+    assert ours(None) is None
+
+
+def test_naive_times_are_refused_on_the_fast_path_too() -> None:
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    with pytest.raises(ValueError, match="tz-aware"):
+        ours(datetime(2024, 1, 2))
+    assert ours(pd.Timestamp("2024-01-02 05:00", tz="America/New_York")) == (
+        "2024-01-02 10:00:00.000000"
+    )
