@@ -19,6 +19,14 @@ Two lanes feed the thread, each FIFO:
 :meth:`JournalQueue.call` awaits the result; :meth:`JournalQueue.submit` is
 fire-and-forget for facts IB can replay (fills, statuses, events): a failed write is
 logged and counted, and reconciliation recovers it from IB after the next (re)connect.
+
+WAL checkpoints (SQLite): SQLite copies its write-ahead log into the database file
+inside whichever commit pushes the log past 1,000 pages, several milliseconds of disk
+work; when that commit was a decision's intents, its orders waited for it (the slowest
+decisions of the gateway benchmark). The trader opens its journal with automatic
+checkpoints off (``Journal(autocheckpoint=False)``) and gives the queue
+``checkpoint_every``: the writer then checkpoints, at most that often, after a job and
+only while no decision is on (:meth:`JournalQueue._checkpoint_if_due`).
 """
 
 from __future__ import annotations
@@ -46,8 +54,11 @@ _Job = tuple[Callable[[], Any], Future]
 class JournalQueue:
     """One writer thread running journal calls, urgent lane first. No I/O at init."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, checkpoint_every: float | None = None) -> None:
         self.journal = journal
+        self.checkpoint_every = checkpoint_every
+        self._checkpointed = time.monotonic()
+        self.checkpoints = 0  # WAL checkpoints run by the writer
         self._cv = threading.Condition()
         self._urgent: deque[_Job] = deque()
         self._main: deque[_Job] = deque()
@@ -165,8 +176,31 @@ class JournalQueue:
                     result = fn()
                 except BaseException as exc:  # handed to the caller through the future
                     fut.set_exception(exc)
+                    self._checkpoint_if_due()
                     continue
             fut.set_result(result)
+            self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """Every ``checkpoint_every`` seconds, between decisions (no hold, nothing urgent),
+        copy the WAL into the database (:meth:`Journal.checkpoint`). Outside ``_running``:
+        a decision starting meanwhile still commits its intents inline, as SQLite lets a
+        writer commit while a passive checkpoint runs."""
+        if self.checkpoint_every is None:
+            return
+        now = time.monotonic()
+        if now - self._checkpointed < self.checkpoint_every:
+            return
+        with self._cv:
+            if self._holds or self._urgent:
+                return  # a decision is on: after it
+        self._checkpointed = now
+        try:
+            self.journal.checkpoint()
+        except Exception as exc:  # the next one retries; SQLite's own on close in any case
+            log.warning("journal checkpoint failed: %s", exc)
+            return
+        self.checkpoints += 1
 
     def hold(self) -> None:
         """Pause the main lane (after its current call): a decision is being made, and its

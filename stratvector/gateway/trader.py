@@ -72,6 +72,8 @@ from stratvector.store.events import CONNECTED, DISCONNECTED
 
 log = logging.getLogger("stratvector.gateway.trader")
 
+CHECKPOINT_EVERY = 1.0  # seconds between the journal writer's WAL checkpoints, at most
+
 
 class Trader:
     """Runs strategies live. The constructor validates and builds; it does no I/O.
@@ -110,9 +112,10 @@ class Trader:
             g.client_id if client_id is None else client_id,
         )
         self._journal_url = journal_url or self.run_settings.journal_url
-        self.journal = journal or Journal(self._journal_url)
+        # its own journal checkpoints its WAL on the writer, between decisions
+        self.journal = journal or Journal(self._journal_url, autocheckpoint=False)
         self._own_journal = journal is None
-        self.jq = JournalQueue(self.journal)
+        self.jq = JournalQueue(self.journal, checkpoint_every=CHECKPOINT_EVERY)
         self.gc_pause = GcPause()
         self.state = StateMachine()
         self.conn = Connection(self.endpoint, g.connect_timeout)

@@ -130,6 +130,9 @@ class Journal:
     ``connect_timeout`` bounds a PostgreSQL connection attempt. ``migrate=False`` opens
     without upgrading and fails if the schema is not at the newest revision (for
     read-only users that must not change the schema under a running daemon).
+    ``autocheckpoint=False`` (SQLite) turns off SQLite's automatic WAL checkpoint on this
+    journal's connections: the owner runs :meth:`checkpoint` when it suits it (the
+    trader: between decisions, never inside a decision's commit).
     """
 
     def __init__(
@@ -141,8 +144,10 @@ class Journal:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         echo: bool = False,
+        autocheckpoint: bool = True,
     ) -> None:
         self._raw_url, self._raw_path = url, path
+        self._autocheckpoint = autocheckpoint
         self._url: URL | None = None
         self._migrate = migrate
         self._busy_timeout = busy_timeout
@@ -294,6 +299,22 @@ class Journal:
         finally:
             pooled.close()  # back to the pool, which rolls back anything left open
 
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """Copy the SQLite WAL's committed pages into the database file (a ``PASSIVE``
+        checkpoint: it waits for no reader or writer, and writers may commit while it
+        runs); ``(busy, frames in the WAL, frames checkpointed)``, as SQLite reports them.
+        None on other backends (nothing to do)."""
+        engine = self._engine_or_raise()
+        if engine.dialect.name != "sqlite":
+            return None
+        pooled = engine.raw_connection()
+        try:
+            with self._translate(), _wrap_driver_errors(engine):
+                row = pooled.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            pooled.close()
+        return int(row[0]), int(row[1]), int(row[2])
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading (one consistent snapshot on SQLite WAL)."""
@@ -341,7 +362,7 @@ class Journal:
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise JournalError(f"cannot open journal {mask_url(url)}: {exc}") from exc
         if url.get_backend_name() == "sqlite":
-            _configure_sqlite(engine, self._busy_timeout)
+            _configure_sqlite(engine, self._busy_timeout, self._autocheckpoint)
         return engine
 
     def _prepare_schema(self, conn: Connection) -> None:
@@ -397,7 +418,7 @@ def _check_sqlite_target(url: URL) -> None:
         raise JournalError(f"cannot open journal {mask_url(url)}: {file} is a folder, not a file")
 
 
-def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float, autocheckpoint: bool = True) -> None:
     """Per-connection pragmas, and explicit BEGIN (IMMEDIATE for writers)."""
 
     @event.listens_for(engine, "connect")
@@ -412,6 +433,8 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed intent survives power loss, not only a process crash.
             cursor.execute("PRAGMA synchronous = FULL")
+            if not autocheckpoint:  # the owner checkpoints (Journal.checkpoint)
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
         finally:
             cursor.close()
 

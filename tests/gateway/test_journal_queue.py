@@ -188,3 +188,79 @@ def test_an_inline_call_behind_a_busy_writer_queues_after_the_urgent_calls_waiti
         return order
 
     assert asyncio.run(go()) == ["urgent", "inline"]
+
+
+class _CheckpointJournal:
+    """Counts checkpoints; one may be made to block until released."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+        self.gate: threading.Event | None = None
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        self.calls += 1
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        return (0, 0, 0)
+
+
+async def _until(predicate, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+def test_the_writer_checkpoints_between_decisions_at_most_every_interval():
+    async def go():
+        journal = _CheckpointJournal()
+        jq = JournalQueue(journal, checkpoint_every=0.0)
+        await asyncio.wrap_future(jq.submit(lambda: None))
+        assert await _until(lambda: jq.checkpoints == 1)  # after a job, nothing on
+        jq.hold()  # a decision is on: its bars arriving, its intents to commit
+        await jq.call(lambda: None, urgent=True)
+        await asyncio.sleep(0.05)
+        assert journal.calls == 1  # not while a decision is on
+        jq.release()
+        await asyncio.wrap_future(jq.submit(lambda: None))
+        assert await _until(lambda: jq.checkpoints == 2)
+        jq.checkpoint_every = 3600.0
+        await asyncio.wrap_future(jq.submit(lambda: None))
+        await asyncio.sleep(0.05)
+        assert journal.calls == 2  # not again within the interval
+        jq.close()
+
+    asyncio.run(go())
+
+
+def test_without_an_interval_the_writer_never_checkpoints():
+    async def go():
+        journal = _CheckpointJournal()
+        jq = JournalQueue(journal)
+        for _ in range(3):
+            await asyncio.wrap_future(jq.submit(lambda: None))
+        jq.close()  # joins the writer: every check after a job has run
+        return journal.calls
+
+    assert asyncio.run(go()) == 0
+
+
+def test_intents_commit_inline_while_the_writer_checkpoints():
+    async def go():
+        journal = _CheckpointJournal()
+        journal.gate = threading.Event()
+        jq = JournalQueue(journal, checkpoint_every=0.0)
+        jq.submit(lambda: None)
+        assert await asyncio.to_thread(journal.entered.wait, 5)  # checkpointing now
+        here = jq.begin(threading.current_thread, inline=True, urgent=True)
+        done = here.done() and here.result() is threading.main_thread()
+        journal.gate.set()
+        await jq.drain()
+        jq.close()
+        return done
+
+    assert asyncio.run(go())
