@@ -22,7 +22,8 @@ for the catch-up decision after a start or reconnect, which enters every positio
 once). ``placeOrder`` -> IB's ``Filled`` (``fill_latency``) is measured on receipt.
 
 What a plan becomes at IB and in the journal (order types, limit prices, bracket
-children) is built by :mod:`~stratvector.gateway.outgoing`.
+children) is built by :mod:`~stratvector.gateway.outgoing`; the committed batch is placed
+by :mod:`~stratvector.gateway.placing`.
 
 :class:`Executor` is the one object the rest of the gateway holds. It sends, and it
 composes the :class:`~stratvector.gateway.order_book.OrderBook` (our orders: pure state
@@ -50,11 +51,12 @@ from stratvector.gateway.guard import Guard
 from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.latency import LatencyWindow
 from stratvector.gateway.order_book import EXIT_LEGS, OrderBook, Tracked
-from stratvector.gateway.outgoing import Child, Outgoing, build, limit_price
+from stratvector.gateway.outgoing import Outgoing, build, limit_price
+from stratvector.gateway.placing import Placer
 from stratvector.gateway.receiver import Receiver
 from stratvector.gateway.runner import OrderPlan
 from stratvector.gateway.sizing import StrategyLedger
-from stratvector.store import Journal, make_order_ref, parse_order_ref
+from stratvector.store import make_order_ref, parse_order_ref
 from stratvector.store.events import LIMIT_BREACH
 
 __all__ = ["EXIT_LEGS", "ExecStats", "Executor", "Staged", "Tracked", "limit_price"]
@@ -123,11 +125,13 @@ class Executor:
         self.order_type = order_type
         self.limit_offset_bps = limit_offset_bps
         self.tif = time_in_force
-        self.account = ""
         self.on_change = on_change
         self.stats = ExecStats()
         self._inline: bool | None = None  # intents committed inline (SQLite journals)
         self.book = OrderBook()
+        self.placer = Placer(
+            ib, jq, contracts, self.book, self.stats, client_id=client_id, on_change=on_change
+        )
         self.receiver = Receiver(
             ib,
             jq,
@@ -138,6 +142,15 @@ class Executor:
             on_change=on_change,
             on_latency=on_latency,
         )
+
+    @property
+    def account(self) -> str:
+        """IB's account id, ``""`` until IB names it; on every order and intent."""
+        return self.placer.account
+
+    @account.setter
+    def account(self, value: str) -> None:
+        self.placer.account = value
 
     # ------------------------------------------------------------------ receiving
 
@@ -284,7 +297,7 @@ class Executor:
             and written.done()
             and written.exception() is None
         ):
-            staged.sent = self._place_written(staged, written.result())
+            staged.sent = self.placer.place_written(staged, written.result())
 
     async def deliver(self, staged: Staged) -> list[str]:
         """Wait for the staged intents' commit and place the orders the journal wrote now
@@ -309,132 +322,7 @@ class Executor:
             if written_now.done()  # committed inline: no loop round trip
             else await asyncio.wrap_future(written_now)
         )
-        return self._place_written(staged, records)
-
-    def _place_written(self, staged: Staged, records: list[Any]) -> list[str]:
-        """Place the orders of ``staged`` whose intents (``records``) this commit wrote."""
-        self.stats.intent.add(time.perf_counter() - staged.asked)
-        written: dict[str, Any] = {}
-        for rec in records:
-            if isinstance(rec, Exception):
-                log.error("not sent: %s", rec)
-            else:
-                written[rec.order_ref] = rec
-        sent: list[str] = []
-        submitted: list[tuple[str, int]] = []  # journaled as sent once all are placed
-        try:
-            for item in staged.batch:
-                ref = item.ref
-                rec = written.get(ref)
-                if rec is None or any(i.order_ref not in written for i in item.intents):
-                    continue
-                if not rec.created:
-                    self.stats.replayed += 1
-                    log.info("%s is already journaled (%s); not sent again", ref, rec.status)
-                    continue
-                if not self.ib.isConnected():
-                    log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
-                    continue
-                self._place_with_children(item.plan, ref, item.order, item.children, submitted)
-                now = time.perf_counter()
-                self.stats.send_latency.add(now - item.plan.received)
-                if item.plan.complete is not None and not item.plan.catch_up:
-                    self.stats.decision_latency.add(now - item.plan.complete)
-                sent.append(ref)
-        finally:  # what reached IB is journaled as sent even if a later send raised
-            self._journal_sent(submitted)
-        return sent
-
-    def _place_with_children(
-        self,
-        plan: OrderPlan,
-        ref: str,
-        order: Order,
-        children: list[Child],
-        submitted: list[tuple[str, int]] | None = None,
-    ) -> None:
-        """Place a strategy order and its bracket children (the last one transmits all),
-        after cancelling the exits of the position it changes. With ``submitted``, the
-        sends are added to it for the caller to journal (:meth:`_journal_sent`) once the
-        whole batch is placed, instead of one journal call each."""
-        self._cancel_exits(plan.strategy, plan.symbol)
-        if children:
-            order.transmit = False
-        placing = time.perf_counter()
-        trade = self._place(ref, plan, order, submitted)
-        self.stats.place.add(time.perf_counter() - placing)
-        for i, (cref, leg, child, spec) in enumerate(children):
-            child.parentId = trade.order.orderId
-            child.transmit = i == len(children) - 1
-            cplan = OrderPlan(
-                plan.strategy, plan.symbol, plan.bar_time, spec.quantity, plan.ref_price, None, leg
-            )
-            self._place(cref, cplan, child, submitted)
-            if spec.needs_fixing(leg):
-                self.book.fix.setdefault(ref, []).append((cref, leg, spec))
-
-    def _cancel_exits(self, strategy: str, symbol: str) -> None:
-        """Cancel the working protective orders of a position about to change."""
-        book = self.book
-        for t in book.live_orders():
-            if (
-                t.strategy == strategy
-                and t.symbol == symbol
-                and t.leg in EXIT_LEGS
-                and t.trade is not None
-                and not t.done
-            ):
-                self.ib.cancelOrder(t.trade.order)
-                book.expect_ack(t.ref)
-
-    def _place(
-        self,
-        ref: str,
-        plan: OrderPlan,
-        order: Order,
-        submitted: list[tuple[str, int]] | None = None,
-    ) -> Trade:
-        inst = self.contracts.get(plan.symbol)
-        trade = self.ib.placeOrder(inst.contract, order)
-        book = self.book
-        book.orders[ref] = Tracked(
-            ref,
-            plan.strategy,
-            plan.symbol,
-            plan.bar_time,
-            plan.leg,
-            plan.quantity,
-            trade,
-            sent_at=time.perf_counter(),
-        )
-        book.live.add(ref)
-        self.stats.sent += 1
-        if submitted is not None:
-            submitted.append((ref, trade.order.orderId))
-            return trade
-        self.jq.submit(
-            self.journal.orders.mark_submitted,
-            ref,
-            trade.order.orderId,
-            None,
-            client_id=self.client_id,
-            account=self.account or None,
-        )
-        self.on_change()
-        return trade
-
-    def _journal_sent(self, submitted: list[tuple[str, int]]) -> None:
-        """Journal a placed batch as submitted: one writer call, one commit."""
-        if not submitted:
-            return
-        self.jq.submit(
-            _mark_submitted,
-            self.journal,
-            submitted,
-            client_id=self.client_id,
-            account=self.account or None,
-        )
-        self.on_change()
+        return self.placer.place_written(staged, records)
 
     async def resend(self, intent: Any, children: list[Any] = ()) -> bool:
         """Send a journaled intent that never reached IB (found by reconciliation), under
@@ -468,7 +356,7 @@ class Executor:
             tick = self.contracts.get(intent.symbol)  # its tick_at: the increment at a price
             child, _, _ = spec.order(cparts.leg, c.order_ref, c.time_in_force, self.account, tick)
             rebuilt.append((c.order_ref, cparts.leg, child, spec))
-        self._place_with_children(plan, intent.order_ref, order, rebuilt)
+        self.placer.place_with_children(plan, intent.order_ref, order, rebuilt)
         return True
 
     def restore_fix(self, child: Any, parent: Any) -> None:
@@ -542,14 +430,3 @@ class Executor:
                 self.book.expect_ack(trade.order.orderRef)
             n += 1
         return n
-
-
-def _mark_submitted(
-    journal: Journal, sent: list[tuple[str, int]], client_id: int, account: str | None
-) -> None:
-    """Journal a batch of sends (on the writer); an order the journal refuses is logged
-    (the next sync recovers it from IB), the others are written."""
-    results = journal.orders.mark_submitted_many(sent, client_id=client_id, account=account)
-    for (ref, order_id), result in zip(sent, results, strict=True):
-        if isinstance(result, Exception):
-            log.error("journal: %s sent as order %s not recorded: %s", ref, order_id, result)

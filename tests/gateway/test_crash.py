@@ -130,13 +130,13 @@ async def test_death_between_intent_and_place_order(tmp_path: Path) -> None:
         await trader.start()
         await settle(trader)
         lost: list[str] = []
-        real_place = trader.executor._place
+        real_place = trader.executor.placer.place
 
         def die_before_sending(ref, plan, order, submitted=None):  # the process "dies" here
             lost.append(ref)
             raise RuntimeError("the process died here")
 
-        trader.executor._place = die_before_sending  # type: ignore[method-assign]
+        trader.executor.placer.place = die_before_sending  # type: ignore[method-assign]
         for _ in range(60):
             await sim.advance(1)
             t = sim.ctx.clock.last_closed_time()
@@ -151,7 +151,7 @@ async def test_death_between_intent_and_place_order(tmp_path: Path) -> None:
             if lost:
                 break
         assert lost and not sim.ctx.book.working()
-        trader.executor._place = real_place  # type: ignore[method-assign]
+        trader.executor.placer.place = real_place  # type: ignore[method-assign]
         trader.conn.close()  # no clean stop: the process is gone
         await trader.supervisor.stop()
         await trader.guard.stop()
