@@ -3,7 +3,8 @@
 :class:`Acting` is the runners' sink and the kill switch's hand: each decision's orders
 are checked and journaled (:meth:`~stratvector.gateway.execution.Executor.stage`) in
 the event-loop callback that completed the bar time and sent once the journal has
-them (in that same callback when the intents were committed inline); a strategy's drawdown halt or an account limit trips the switch first. A halt
+them (in that same callback when the intents were committed inline); a strategy's
+drawdown halt or an account limit trips the switch first. A halt
 (from a breach, a strategy's drawdown or an operator) cancels the open orders in its
 scope and, with ``flatten_on_kill``, closes the positions with orders that pass the
 halt gate. A position left without a configured protective exit, because IB refused

@@ -90,11 +90,7 @@ class AccountView:
         positions = self.positions()
         for sym, qty in (extra or {}).items():
             positions[sym] = positions.get(sym, 0.0) + qty
-        price_of, price = self.price_of, self.price
-        prices = {}
-        for sym in positions:
-            px = price_of(sym)  # the newest close; IB's mark only without one
-            prices[sym] = px if px == px and px > 0 else price(sym)
+        prices = {sym: self.price(sym) for sym in positions}
         return AccountState(base.equity, base.peak_equity, base.day_start_equity, positions, prices)
 
     def equity_state(self, now: datetime) -> AccountState:

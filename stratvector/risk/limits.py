@@ -211,7 +211,8 @@ class RiskChecker:
             MAX_GROSS_EXPOSURE,
             ratio,
             threshold,
-            f"gross {gross:,.2f} / equity {account.equity:,.2f} = {r} > {t} after {_describe(order)}",
+            f"gross {gross:,.2f} / equity {account.equity:,.2f} = {r} > {t} "
+            f"after {_describe(order)}",
         )
 
     def _account_breaches(self, account: AccountState) -> tuple[Breach, ...]:

@@ -249,13 +249,8 @@ class AccountState:
         batch is checked against it (:meth:`adding` carries it over)."""
         if self._held is None:
             total, unpriced = 0.0, set()
-            prices = self.prices
             for symbol, qty in self.positions.items():
-                price = prices.get(symbol)
-                if type(price) is float and price > 0 and price - price == 0.0:
-                    total += abs(qty) * price  # _value's common case, inline
-                    continue
-                value = _value(qty, price)
+                value = _value(qty, self.prices.get(symbol))
                 if value is None:
                     unpriced.add(symbol)
                 else:
