@@ -130,8 +130,9 @@ class StrategyRunner:
         self.decisions = 0
         self.target_seconds = 0.0  # time spent in Strategy.target (for benchmarks)
         # seconds: first bar received -> decision starts ("wait"), last bar received ->
-        # decision starts ("start"), one symbol's target ("targets"), reading every
-        # symbol's bar at the decided time ("gather"), sizing
+        # decision starts ("start": that bar's own target and bookkeeping), one symbol's
+        # target ("targets"), reading every symbol's bar at the decided time ("gather"),
+        # sizing
         self.timing: dict[str, LatencyWindow] = {
             k: LatencyWindow() for k in ("wait", "start", "targets", "gather", "sizing")
         }
@@ -173,9 +174,13 @@ class StrategyRunner:
             self.timing["targets"].add(time.perf_counter() - started)
         row = self.feed.windows[bar.symbol].view_at(bar.time)
         self._arrivals[(bar.symbol, bar.time)] = _Arrival(row, target, bar.received)
-        self._check()
+        self._check(arrived=bar.received)
 
-    def _check(self, force: bool = False) -> None:
+    def _check(self, force: bool = False, arrived: float | None = None) -> None:
+        """Queue the pending bar times every symbol has reported (``force``: the oldest
+        one anyway). A bar time completed by a bar is complete from when that bar was
+        received (``arrived``): the latency the trader reports then includes the last
+        symbol's own strategy call, not only what follows it."""
         while self._pending:
             t = min(self._pending)
             complete = all(self._reported.get(s, -1) >= t for s in self.symbols)
@@ -185,7 +190,9 @@ class StrategyRunner:
                     self._timer = loop.call_later(self.batch_timeout, self._on_timeout)
                 return
             self._pending.discard(t)
-            self._complete[t] = time.perf_counter()
+            self._complete[t] = (
+                arrived if arrived is not None and not force else time.perf_counter()
+            )
             self._enqueue(t, self._received.pop(t, time.perf_counter()), held=True)
             force = False
         if self._timer is not None:
