@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -81,12 +80,30 @@ class OrderPlan:
         return "BUY" if self.quantity > 0 else "SELL"
 
 
-class _Arrival(NamedTuple):
-    """One symbol's bar at a bar time, as its decision reads it, taken on arrival."""
+class _Inputs:
+    """A bar time's decision inputs, filled in symbol by symbol as its bars arrive (the
+    decision then reads arrays, not one record per symbol): each symbol's mark, high,
+    low and close (``BarWindow.view_at``), the strategy's target, and when the bar was
+    received. A symbol whose bar has not arrived is read at the decision."""
 
-    row: tuple[float, float, float, float]  # BarWindow.view_at: mark, high, low, close
-    target: float | None  # the strategy's target (None: not computed then)
-    received: float  # perf_counter of the arrival
+    __slots__ = ("arrived", "count", "received", "rows", "targeted", "targets")
+
+    def __init__(self, n: int) -> None:
+        self.rows = np.full((4, n), math.nan)  # mark, high, low, close
+        self.targets = np.full(n, math.nan)
+        self.targeted = np.zeros(n, dtype=bool)  # the target was computed on arrival
+        self.arrived = np.zeros(n, dtype=bool)
+        self.received: list[float | None] = [None] * n
+        self.count = 0  # symbols arrived
+
+    def add(self, j: int, row: tuple[float, ...], target: float | None, received: float) -> None:
+        if not self.arrived[j]:
+            self.arrived[j] = True
+            self.count += 1
+        self.rows[:, j] = row
+        self.targeted[j] = target is not None
+        self.targets[j] = math.nan if target is None else target
+        self.received[j] = received
 
 
 # Called synchronously with a decision's orders (so checks and the journal hand-off can
@@ -122,8 +139,8 @@ class StrategyRunner:
         self.may_decide = may_decide
         self.working = working
         self.hold = hold
-        # (symbol, bar time) -> what its decision reads, taken as the bar arrives
-        self._arrivals: dict[tuple[str, int], _Arrival] = {}
+        # bar time -> what its decision reads, taken as its bars arrive
+        self._inputs: dict[int, _Inputs] = {}
         self.ledger = StrategyLedger(self.symbols, settings)
         self.warmup = max(int(strategy.warmup), 1)
         self.last_decided: int | None = None
@@ -172,8 +189,11 @@ class StrategyRunner:
             started = time.perf_counter()
             target = self.target_at(bar.symbol, bar.time)
             self.timing["targets"].add(time.perf_counter() - started)
+        inputs = self._inputs.get(bar.time)
+        if inputs is None:
+            inputs = self._inputs[bar.time] = _Inputs(len(self.symbols))
         row = self.feed.windows[bar.symbol].view_at(bar.time)
-        self._arrivals[(bar.symbol, bar.time)] = _Arrival(row, target, bar.received)
+        inputs.add(self.ledger.index[bar.symbol], row, target, bar.received)
         self._check(arrived=bar.received)
 
     def _check(self, force: bool = False, arrived: float | None = None) -> None:
@@ -363,32 +383,21 @@ class StrategyRunner:
         complete = self._complete.pop(t, started)
         self.timing["start"].add(started - complete)
         gathering = time.perf_counter()
-        windows = self.feed.windows
-        arrivals = [self._arrivals.pop((s, t), None) for s in self.symbols]
-        rows = [
-            a.row if a is not None else windows[s].view_at(t)
-            for a, s in zip(arrivals, self.symbols, strict=True)
-        ]
-        view = np.array(rows, dtype=np.float64).reshape(-1, 4).T  # (4, n)
-        mark, high, low, close = (np.ascontiguousarray(v) for v in view)
+        n = len(self.symbols)
+        inputs = self._inputs.pop(t, None) or _Inputs(n)
+        if inputs.count < n:  # symbols without a bar yet: read now
+            windows = self.feed.windows
+            for j in np.flatnonzero(~inputs.arrived).tolist():
+                inputs.rows[:, j] = windows[self.symbols[j]].view_at(t)
+        mark, high, low, close = inputs.rows
+        target = inputs.targets
+        for j in np.flatnonzero(~inputs.targeted & (close == close)).tolist():
+            target[j] = self.target_at(self.symbols[j], t)
+        target[close != close] = math.nan  # no bar at t: no decision
+        arrived = inputs.received
         when = _ts(t)
         working = self.working(self.id, when)
-        # per symbol in plain Python values, then one array each (not numpy item by item)
-        targets: list[float] = []
-        arrived: dict[str, float] = {}
-        for s, a, row in zip(self.symbols, arrivals, rows, strict=True):
-            c = row[3]
-            if c != c:  # no bar at t: no decision
-                targets.append(math.nan)
-                continue
-            if a is None or a.target is None:
-                targets.append(self.target_at(s, t))
-            else:
-                targets.append(a.target)
-            if a is not None:
-                arrived[s] = a.received
-        target = np.array(targets, dtype=np.float64)
-        skip = np.zeros(len(self.symbols), dtype=bool)
+        skip = np.zeros(n, dtype=bool)
         if working:
             skip[:] = [s in working for s in self.symbols]
             skip &= close == close
@@ -416,7 +425,7 @@ class StrategyRunner:
                     target=decision.targets.get(j),
                     leg="flatten" if self.ledger.halted else None,
                     reducing=reducing,
-                    received=arrived.get(self.symbols[j], received),
+                    received=received if arrived[j] is None else arrived[j],
                     exits=self._exits(j, qty, float(close[j])),
                     complete=complete,
                     catch_up=catch_up,
@@ -428,9 +437,9 @@ class StrategyRunner:
     def _forget_before(self, t: int) -> None:
         """Drop what was kept for bar times up to ``t`` that were never decided (a symbol
         without a bar at a decided time, a time skipped by a catch-up)."""
-        if len(self._arrivals) > 2 * len(self.symbols):
-            for key in [k for k in self._arrivals if k[1] <= t]:
-                del self._arrivals[key]
+        if self._inputs:
+            for old in [k for k in self._inputs if k <= t]:
+                del self._inputs[old]
         if len(self._complete) > 2:
             for old in [k for k in self._complete if k < t]:
                 del self._complete[old]
