@@ -11,9 +11,12 @@ checks and journals a decision's orders (:meth:`Executor.stage
   changes, then goes out with its bracket children (the last child transmits them all);
 - each order is booked in the :class:`~stratvector.gateway.order_book.OrderBook`, and
   the batch is journaled as submitted in one writer call once the last order is placed
-  (even when a later send raised: what reached IB is on record).
+  (even when a later send raised: what reached IB is on record);
+- the batch's messages (cancels, orders, children, in order) leave in one socket write
+  at its end (:func:`~stratvector.gateway.wire.one_write`).
 
-The send and decision latencies are taken here, when ``placeOrder`` returns.
+The send and decision latencies are taken here, when that write is made: every order of
+a batch is sent when its last one is.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from stratvector.gateway.journal_queue import JournalQueue
 from stratvector.gateway.order_book import EXIT_LEGS, OrderBook, Tracked
 from stratvector.gateway.outgoing import Child
 from stratvector.gateway.runner import OrderPlan
+from stratvector.gateway.wire import one_write
 from stratvector.store import Journal
 
 if TYPE_CHECKING:
@@ -73,28 +77,35 @@ class Placer:
             else:
                 written[rec.order_ref] = rec
         sent: list[str] = []
+        plans: list[OrderPlan] = []
         submitted: list[tuple[str, int]] = []  # journaled as sent once all are placed
         try:
-            for item in staged.batch:
-                ref = item.ref
-                rec = written.get(ref)
-                if rec is None or any(i.order_ref not in written for i in item.intents):
-                    continue
-                if not rec.created:
-                    self.stats.replayed += 1
-                    log.info("%s is already journaled (%s); not sent again", ref, rec.status)
-                    continue
-                if not self.ib.isConnected():
-                    log.warning("%s journaled but not sent: disconnected (reconciled later)", ref)
-                    continue
-                self.place_with_children(item.plan, ref, item.order, item.children, submitted)
-                now = time.perf_counter()
-                self.stats.send_latency.add(now - item.plan.received)
-                if item.plan.complete is not None and not item.plan.catch_up:
-                    self.stats.decision_latency.add(now - item.plan.complete)
-                sent.append(ref)
+            # the batch's messages leave in one socket write when the block ends
+            with one_write(self.ib.client):
+                for item in staged.batch:
+                    ref = item.ref
+                    rec = written.get(ref)
+                    if rec is None or any(i.order_ref not in written for i in item.intents):
+                        continue
+                    if not rec.created:
+                        self.stats.replayed += 1
+                        log.info("%s is already journaled (%s); not sent again", ref, rec.status)
+                        continue
+                    if not self.ib.isConnected():
+                        log.warning(
+                            "%s journaled but not sent: disconnected (reconciled later)", ref
+                        )
+                        continue
+                    self.place_with_children(item.plan, ref, item.order, item.children, submitted)
+                    plans.append(item.plan)
+                    sent.append(ref)
         finally:  # what reached IB is journaled as sent even if a later send raised
+            now = time.perf_counter()  # the orders left in the write just made
             self.journal_sent(submitted)
+            for plan in plans:
+                self.stats.send_latency.add(now - plan.received)
+                if plan.complete is not None and not plan.catch_up:
+                    self.stats.decision_latency.add(now - plan.complete)
         return sent
 
     def place_with_children(

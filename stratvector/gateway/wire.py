@@ -24,6 +24,13 @@ text ib_async's own ``send`` gives; if not (a later ib_async changed its wire fo
 the client keeps ib_async's encoder and a warning says so. Throttling, the length
 prefix and the socket write stay ib_async's (``Client.sendMsg``). A test compares both
 encoders on the real request messages and on random fields.
+
+:func:`one_write` sends the messages of a block (a decision's orders) in one socket
+write at its end instead of one write each. On loopback each write wakes the receiver,
+and when the receiver (the Gateway, or ibsim in the benchmark) runs on the trader's own
+core it preempts the trader for every order: placements of ~0.1 ms CPU took ~0.3 ms wall
+in those decisions. The messages are ib_async's own framed bytes, in order; only their
+grouping into writes changes.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from __future__ import annotations
 import logging
 import math
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ib_async
@@ -137,3 +145,26 @@ def library_text(fields: tuple[Any, ...], make_empty: bool = True) -> str:
     stand_in = types.SimpleNamespace(isConnected=lambda: True, sendMsg=sent.append)
     Client.send(stand_in, *fields, makeEmpty=make_empty)  # type: ignore[arg-type]
     return sent[0]
+
+
+@contextmanager
+def one_write(client: Client) -> Iterator[None]:
+    """Hold the messages ``client`` sends inside the block and write them to its socket
+    in one write when the block ends, normally or not (what ib_async believes it sent
+    is sent). Re-entrant: an inner block adds to the outer one's write. Messages ib_async's
+    throttle defers are sent by its timer after the block, in their order. With no
+    socket at the end (a disconnect), nothing is written, as ib_async's own write would
+    do."""
+    conn = client.conn
+    if "sendMsg" in vars(conn):  # inside an outer block already
+        yield
+        return
+    held: list[bytes] = []
+    conn.sendMsg = held.append
+    try:
+        yield
+    finally:
+        del conn.sendMsg
+        if held and conn.transport is not None:
+            type(conn).sendMsg(conn, b"".join(held))
+            conn.numMsgSent += len(held) - 1  # ib_async counts messages, not writes

@@ -76,7 +76,8 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
 ) -> None:
     """With the intents committed inline, a decision's orders go to IB before the
     decision's callback returns (not from a task that first waits for every other ready
-    callback); they are placed once, and the decision's delivery finishes the rest."""
+    callback), all in one socket write; they are placed once, and the decision's
+    delivery finishes the rest."""
     write_bars(tmp_path / "bars", {"AAA": 21, "BBB": 22}, n=120)
     cfg = write_config(tmp_path, "sma", ["AAA", "BBB"], parameters="fast = 3\nslow = 10")
     async with running_sim(tmp_path / "bars", start=30) as sim, trading(sim, [cfg]) as trader:
@@ -85,7 +86,10 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
         placed: list[tuple[str, bool]] = []
         decide, place = runner._decide, trader.ib.placeOrder
 
+        per_decision: list[tuple[list[str], list[int]]] = []  # (refs placed, writes)
+
         def timed_decide(*args, **kwargs):
+            per_decision.append(([], []))
             deciding[0] = True
             try:
                 return decide(*args, **kwargs)
@@ -94,10 +98,22 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
 
         def recorded_place(contract, order):
             placed.append((order.orderRef, deciding[0]))
+            if deciding[0]:
+                per_decision[-1][0].append(order.orderRef)
             return place(contract, order)
+
+        # the socket writes made while deciding: how many messages each one carries
+        transport = trader.ib.client.conn.transport
+        write = transport.write
+
+        def recorded_write(data):
+            if deciding[0]:
+                per_decision[-1][1].append(_frames(bytes(data)))
+            return write(data)
 
         runner._decide = timed_decide
         trader.ib.placeOrder = recorded_place
+        transport.write = recorded_write
         await step(sim, trader, 60)
         status = trader.status()
         shown = repr(trader.ib.trades()[-1])
@@ -108,3 +124,18 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
     assert len(refs) == len(set(refs)) > 5  # each order placed once
     # every strategy order of this run was committed inline and placed while deciding
     assert all(inside for _, inside in placed), placed
+    # each decision's orders left in one socket write, all of them in it
+    for refs, writes in per_decision:
+        assert writes == ([len(refs)] if refs else []), (refs, writes)
+    assert any(len(refs) > 1 for refs, _ in per_decision)
+
+
+def _frames(data: bytes) -> int:
+    """How many length-prefixed TWS messages ``data`` holds (exactly, or it fails)."""
+    n = 0
+    while data:
+        size = int.from_bytes(data[:4], "big")
+        assert len(data) >= 4 + size
+        data = data[4 + size :]
+        n += 1
+    return n

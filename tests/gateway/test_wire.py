@@ -9,6 +9,8 @@ import decimal
 import enum
 import logging
 import math
+import struct
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -143,3 +145,77 @@ def test_a_library_that_encodes_differently_keeps_its_own_encoder(
         assert not wire.install(client)
     assert client.send.__func__ is Client.send  # type: ignore[attr-defined]
     assert "keeping ib_async's own" in caplog.text
+
+
+class _Transport:
+    """Records the socket writes of a connection."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+@pytest.fixture
+def connected() -> Iterator[Callable[[], tuple[Client, _Transport]]]:
+    """Makes clients that look connected and write to a recording transport; they are
+    marked disconnected again at the end (so ib_async's ``IB.__del__`` finds nothing to
+    close)."""
+    made: list[tuple[IB, Client]] = []
+
+    def make() -> tuple[Client, _Transport]:
+        ib = IB()
+        client = ib.client
+        client.connState = Client.CONNECTED
+        client.MaxRequests = 0  # no throttle: every message goes to the connection at once
+        transport = _Transport()
+        client.conn.transport = transport
+        made.append((ib, client))
+        return client, transport
+
+    yield make
+    for _, client in made:
+        client.connState = Client.DISCONNECTED
+        client.conn.transport = None
+
+
+def _requests_sent(client: Client) -> None:
+    for k in range(4):
+        client.send(3, k, f"sv1|s|S{k}|20240102T000000Z", 1.5 * k, None)
+
+
+def test_one_write_sends_the_block_as_one_write_of_the_same_bytes(connected) -> None:
+    separate, each = connected()
+    _requests_sent(separate)
+    assert len(each.writes) == 4
+
+    client, one = connected()
+    with wire.one_write(client):
+        _requests_sent(client)
+        with wire.one_write(client):  # an inner block joins the outer write
+            client.send(4, "inner")
+        assert one.writes == []  # nothing leaves before the block ends
+    separate.send(4, "inner")
+    assert one.writes == [b"".join(each.writes)]
+    assert (client.conn.numMsgSent, client.conn.numBytesSent) == (
+        separate.conn.numMsgSent,
+        separate.conn.numBytesSent,
+    )
+    assert "sendMsg" not in vars(client.conn)  # the connection's own write is back
+    client.send(5)
+    assert len(one.writes) == 2
+
+
+def test_one_write_sends_what_was_placed_before_an_error_and_nothing_when_gone(
+    connected,
+) -> None:
+    client, transport = connected()
+    with pytest.raises(RuntimeError), wire.one_write(client):
+        client.send(1, "placed")
+        raise RuntimeError("a later order failed")
+    assert transport.writes == [struct.pack(">I", len(b"1\x00placed\x00")) + b"1\x00placed\x00"]
+    with wire.one_write(client):
+        client.send(2, "lost")
+        client.conn.transport = None  # the socket closed meanwhile
+    assert len(transport.writes) == 1 and client.conn.numMsgSent == 1
