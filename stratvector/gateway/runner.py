@@ -203,7 +203,12 @@ class StrategyRunner:
         symbol's own strategy call, not only what follows it."""
         while self._pending:
             t = min(self._pending)
-            complete = all(self._reported.get(s, -1) >= t for s in self.symbols)
+            inputs = self._inputs.get(t)
+            # every symbol's bar at t arrived (the usual last arrival: no scan), or every
+            # symbol reported t or later (a symbol without a bar at t)
+            complete = (inputs is not None and inputs.count == len(self.symbols)) or all(
+                self._reported.get(s, -1) >= t for s in self.symbols
+            )
             if not complete and not force:
                 if self._timer is None:
                     loop = asyncio.get_running_loop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Insert, Select, Table
@@ -80,13 +81,24 @@ def sqlite_insert_ignore_many(
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
         sql = _sqlite_insert_ignore_sql(table, dialect, names, tuple(conflict), key, len(chunk))
-        params = [
-            proc(row[name]) if proc is not None else row[name]
-            for row in chunk
+        columns = [
+            _converted([row[name] for row in chunk], proc)
             for name, proc in zip(names, processors, strict=True)
         ]
+        params = [value for row in zip(*columns, strict=True) for value in row]
         created.update(r[0] for r in conn.execute(sql, params))
     return created
+
+
+def _converted(values: list[Any], proc: Callable[[Any], Any] | None) -> list[Any]:
+    """One column's values through its bind processor, each distinct time once (a
+    decision's intents share their bar time and their creation time)."""
+    if proc is None:
+        return values
+    if type(values[0]) is datetime:
+        memo: dict[datetime, Any] = {}
+        return [memo[v] if v in memo else memo.setdefault(v, proc(v)) for v in values]
+    return [proc(v) for v in values]
 
 
 _SQLITE_MAX_VARIABLES = 999  # SQLite's smallest compiled-in limit of ``?`` per statement

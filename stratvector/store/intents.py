@@ -61,10 +61,11 @@ class Intent:
     created_at: datetime | None = None
 
 
-def intent_values(i: Intent) -> dict[str, Any]:
+def intent_values(i: Intent, now: datetime | None = None) -> dict[str, Any]:
     """The row of an intent (keyed by :data:`INTENT_FIELDS`), validated and normalized:
     side BUY/SELL (IB's BOT/SLD accepted), order type and time in force upper case,
-    times UTC, non-finite prices and target ``None``, ``created_at`` now if not given.
+    times UTC, non-finite prices and target ``None``, ``created_at`` ``now`` (a UTC
+    time; default: the current time) if not given.
 
     Raises ``ValueError`` naming the bad value: a side other than BUY/SELL, a quantity
     that is not a finite number > 0, a limit order without ``limit_price``, a stop or
@@ -91,7 +92,7 @@ def intent_values(i: Intent) -> dict[str, Any]:
         "account": i.account,
         "target": opt_float(i.target),
         "detail": jsonable(i.detail),
-        "created_at": opt_utc(i.created_at, "created_at") or utc_now(),
+        "created_at": opt_utc(i.created_at, "created_at") or now or utc_now(),
     }
 
 

@@ -163,7 +163,8 @@ class Orders:
         batch are still written and may be sent). Invalid values raise ``ValueError``
         before anything is written.
         """
-        rows = [intent_values(i) for i in intents]
+        now = utc_now()  # one creation time for the batch: one transaction
+        rows = [intent_values(i, now) for i in intents]
         if not rows:
             return []
         refs = [r["order_ref"] for r in rows]

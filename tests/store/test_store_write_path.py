@@ -391,6 +391,19 @@ def test_sqlite_intent_insert_writes_exactly_the_rows_sqlalchemy_writes(tmp_path
     core.close()
 
 
+def test_a_batch_without_creation_times_gets_one(journal):
+    """Intents of one batch without their own ``created_at`` share the batch's: they
+    are written in one transaction."""
+    intents = [dataclasses.replace(i, created_at=None) for i in _intents(5, T0)]
+    before = datetime.now(UTC)
+    records = journal.orders.record_intents(intents)
+    stamps = {r.created_at for r in records}
+    assert len(stamps) == 1 and before <= stamps.pop() <= datetime.now(UTC)
+    assert [journal.orders.get(r.order_ref) for r in records] == [
+        dataclasses.replace(r, created=False) for r in records
+    ]
+
+
 def test_sqlite_intent_insert_replays_and_conflicts_in_one_batch(tmp_path):
     """Journaled again, the same intents are replays (not created), a changed one is a
     conflict, and a new one in the same batch is still written."""
