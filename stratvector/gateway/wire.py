@@ -26,11 +26,12 @@ prefix and the socket write stay ib_async's (``Client.sendMsg``). A test compare
 encoders on the real request messages and on random fields.
 
 :func:`one_write` sends the messages of a block (a decision's orders) in one socket
-write at its end instead of one write each. On loopback each write wakes the receiver,
-and when the receiver (the Gateway, or ibsim in the benchmark) runs on the trader's own
-core it preempts the trader for every order: placements of ~0.1 ms CPU took ~0.3 ms wall
-in those decisions. The messages are ib_async's own framed bytes, in order; only their
-grouping into writes changes.
+write at its end instead of one write each. Each write is a system call that hands the
+data to the receiver (the Gateway, or ibsim in the benchmark) and wakes it; with one write
+per order, some decisions had the trader off the CPU between its sends (placements of
+~0.1 ms CPU took ~0.3 ms wall), most likely while the woken receiver ran on its core. The
+messages are ib_async's own framed bytes, in order; only their grouping into writes
+changes.
 """
 
 from __future__ import annotations
