@@ -27,10 +27,13 @@ mapped library files, which the trader releases after start-up: see
 :mod:`stratvector.memory`). The bar of the trader's first decision (every symbol enters at once, ~N orders behind the
 throttle) is reported apart from the steady state.
 
+The benchmark watches the trader through its status file, kept on ``/dev/shm`` (see
+:func:`probe_dir`; ``--status-on-disk`` keeps it beside the journal).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_gateway.py [--symbols 100] [--bars 250]
-        [--interval 0.25] [--out benchmarks/results/gateway.json]
+        [--interval 0.25] [--status-on-disk] [--out benchmarks/results/gateway.json]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -139,8 +143,37 @@ def pct(values: list[float]) -> dict[str, float | int]:
     }
 
 
-async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dict:
+def probe_dir(work: Path, on_disk: bool) -> Path:
+    """Where the trader's status file goes: a tmpfs (``/dev/shm``) when there is one.
+
+    The status file is how this benchmark watches the trader (polled every 2 ms); the
+    trader replaces it 20 times a second. On the journal's disk those replacements made
+    the intents' sync wait: in five interleaved pairs of 250-bar runs, decision p99 was
+    3.8-4.8 ms with the file on tmpfs and 4.1-6.2 ms with it on disk. A probe should not
+    load the disk it measures; ``--status-on-disk`` puts it back beside the journal."""
+    shm = Path("/dev/shm")
+    if on_disk or not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return work
+    return Path(tempfile.mkdtemp(prefix="sv-bench-gw-", dir=shm))
+
+
+async def run(
+    n_symbols: int, n_bars: int, history: int, interval: float, status_on_disk: bool = False
+) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sv-bench-gw-"))
+    probes = probe_dir(work, status_on_disk)
+    try:
+        result = await _run(work, probes, n_symbols, n_bars, history, interval)
+    finally:
+        if probes != work:
+            shutil.rmtree(probes, ignore_errors=True)
+    result["status_file"] = "disk" if probes == work else "tmpfs"
+    return result
+
+
+async def _run(
+    work: Path, probes: Path, n_symbols: int, n_bars: int, history: int, interval: float
+) -> dict:
     bars = work / "bars"
     bars.mkdir()
     symbols = [f"S{i:03d}" for i in range(n_symbols)]
@@ -149,7 +182,7 @@ async def run(n_symbols: int, n_bars: int, history: int, interval: float) -> dic
         df.round(4).to_csv(bars / f"{sym}_1d.csv")
     cfg = work / "bench.toml"
     cfg.write_text(CONFIG.format(size=round(1.0 / n_symbols, 6), symbols=json.dumps(symbols)))
-    status = work / "status.json"
+    status = probes / "status.json"
     sim = IBSim(
         IBSimConfig(
             bars=bars,
@@ -281,8 +314,15 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=260, help="closed bars before the replay")
     ap.add_argument("--interval", type=float, default=0.25, help="seconds between bar closes")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--status-on-disk",
+        action="store_true",
+        help="keep the trader's status file beside its journal instead of on /dev/shm",
+    )
     args = ap.parse_args()
-    result = asyncio.run(run(args.symbols, args.bars, args.history, args.interval))
+    result = asyncio.run(
+        run(args.symbols, args.bars, args.history, args.interval, args.status_on_disk)
+    )
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -46,7 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--journal", metavar="URL", help="journal URL or SQLite path (overrides [journal])"
     )
-    p.add_argument("--status-file", metavar="PATH", help="keep a JSON status snapshot in PATH")
+    p.add_argument(
+        "--status-file",
+        metavar="PATH",
+        help=(
+            "keep a JSON status snapshot in PATH, replaced up to 20 times a second; put it "
+            "on a tmpfs (/run, /dev/shm), not on the journal's disk, whose syncs would "
+            "wait behind those writes"
+        ),
+    )
     p.add_argument("--no-status", action="store_true", help="no status line on stderr")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_trade)
