@@ -128,7 +128,7 @@ class Tracked:
     leg: str | None
     quantity: float  # signed
     trade: Trade | None = None
-    sent_at: float | None = None  # perf_counter when placeOrder returned (fill latency)
+    sent_at: float | None = None  # perf_counter when it was written to IB (fill latency)
     filled_at: float | None = None
     closed: bool = False  # not at IB after a reconnect: finished while we were away
 

@@ -101,6 +101,9 @@ class Placer:
                     sent.append(ref)
         finally:  # what reached IB is journaled as sent even if a later send raised
             now = time.perf_counter()  # the orders left in the write just made
+            orders = self.book.orders
+            for ref, _ in submitted:  # the fill latency starts at that write too
+                orders[ref].sent_at = now
             self.journal_sent(submitted)
             for plan in plans:
                 self.stats.send_latency.add(now - plan.received)

@@ -58,7 +58,11 @@ def test_a_second_thread_meanwhile_takes_a_pooled_connection(tmp_path: Path) -> 
         mine.execute("INSERT INTO probe VALUES (1, 'main')")
         thread = threading.Thread(target=write)
         thread.start()
-        time.sleep(0.1)
+        pool = journal._engine.pool  # the thread holds a second connection before we commit
+        deadline = time.monotonic() + 5
+        while pool.checkedout() < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert pool.checkedout() == 2
     thread.join(5)
     assert other and other[0] is not mine
     assert _count(journal) == 2
