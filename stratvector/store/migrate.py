@@ -37,7 +37,7 @@ class MigrationError(Exception):
 
 
 # The newest packaged revision (equal to the scripts' head: tests/store checks it).
-HEAD = "0001"
+HEAD = "0002"
 
 # An arbitrary constant naming the journal's migration lock (pg_advisory_xact_lock key).
 _PG_LOCK_KEY = 0x5354_5256_4543  # "STRVEC"

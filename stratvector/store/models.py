@@ -169,7 +169,11 @@ class OrderIntent(Base):
     __table_args__ = (
         CheckConstraint("side IN ('BUY', 'SELL')", name="side"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        Index(None, "strategy", "symbol", "bar_time"),
+        # newest first (``stratvector orders``, the dashboard, reconciliation's oldest
+        # first): a decision's intents share one creation time, so its rows land at this
+        # index's right edge, one page, where an index led by (strategy, symbol) took
+        # one page per order in the commit between a decision and its orders
+        Index(None, "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

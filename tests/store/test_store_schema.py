@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from stratvector.store import Journal, JournalError, migrate
+from stratvector.store.intents import Intent
 from stratvector.store.migrate import alembic_config, head_revision
 from stratvector.store.models import Base
 
@@ -83,6 +85,37 @@ def test_downgrade_to_base_and_upgrade_again(journal_url):
     with Journal(journal_url) as j:
         assert j.schema_revision() == head_revision()
     assert _tables(journal_url) == EXPECTED_TABLES
+
+
+def _intent_indexes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        # PostgreSQL lists the unique constraint's own index too
+        names = {ix["name"] for ix in inspect(engine).get_indexes("order_intents")}
+        return {n for n in names if n.startswith("ix_")}
+    finally:
+        engine.dispose()
+
+
+def test_0002_moves_the_intents_index_to_creation_time_and_keeps_the_intents(journal_url):
+    when = datetime(2024, 3, 1, 21, tzinfo=UTC)
+    with Journal(journal_url) as j:
+        j.orders.record_intents(
+            [Intent(f"sv1|s|{sym}|x", "s", sym, when, "BUY", 10) for sym in ("AAA", "BBB")]
+        )
+    assert _intent_indexes(journal_url) == {"ix_order_intents_created_at"}
+    engine = create_engine(journal_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+    finally:
+        engine.dispose()
+    assert _intent_indexes(journal_url) == {"ix_order_intents_strategy_symbol_bar_time"}
+    with Journal(journal_url) as j:  # opening upgrades it again
+        assert j.schema_revision() == "0002"
+        refs = [o.order_ref for o in j.orders.list_orders()]
+    assert sorted(refs) == ["sv1|s|AAA|x", "sv1|s|BBB|x"]
+    assert _intent_indexes(journal_url) == {"ix_order_intents_created_at"}
 
 
 def test_open_without_migrate_refuses_an_old_schema(journal_url):
