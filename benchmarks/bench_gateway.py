@@ -9,11 +9,15 @@ measured). For every order it measures:
 
 - **decision latency** (the trader's clock): from the decision's last input arriving
   (the last of the 100 bar updates of that bar time; sizing on one account cannot start
-  earlier) to ``placeOrder`` returning: sizing, the pre-trade checks, the journal's
-  intent commit (one transaction per decision, ``synchronous=FULL``) and the send;
+  earlier) to the decision's orders being written to the socket (one write per
+  decision; the instant it handed them over, see :class:`stratvector.gateway.wire.Sent`):
+  the last symbol's ``Strategy.target``, sizing, the pre-trade checks, the journal's
+  intent commit (one transaction per decision, ``synchronous=FULL``) and the sends.
+  The time the trader then waits for a CPU inside that write, while the woken ibsim
+  runs on its core, is reported apart (phase ``write_wait``);
 - **send latency** (the trader's clock): from this symbol's own bar update reaching its
-  handler to ``placeOrder`` returning -- adds the wait for the other 99 bar updates to
-  arrive and be decoded, and ``Strategy.target`` on each of them;
+  handler to that same write -- adds the wait for the other 99 bar updates to arrive
+  and be decoded, and ``Strategy.target`` on each of them;
 ibsim pushes portfolio marks as IB does (every three minutes; changed positions at
 once), not 100 re-marked lines after every bar.
 

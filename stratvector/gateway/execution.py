@@ -79,6 +79,8 @@ class ExecStats:
     intent: LatencyWindow = field(default_factory=LatencyWindow)
     intent_cpu: LatencyWindow = field(default_factory=LatencyWindow)  # inline commits
     place: LatencyWindow = field(default_factory=LatencyWindow)
+    # after a batch's write handed its orders over, the wait for a CPU inside the write
+    write_wait: LatencyWindow = field(default_factory=LatencyWindow)
     fill_latency: LatencyWindow = field(default_factory=LatencyWindow)
 
 

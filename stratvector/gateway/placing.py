@@ -15,8 +15,10 @@ checks and journals a decision's orders (:meth:`Executor.stage
 - the batch's messages (cancels, orders, children, in order) leave in one socket write
   at its end (:func:`~stratvector.gateway.wire.one_write`).
 
-The send and decision latencies are taken here, when that write is made: every order of
-a batch is sent when its last one is.
+The send and decision latencies are taken here, at the instant that write handed the
+bytes over (:class:`~stratvector.gateway.wire.Sent`; not counting the time the trader
+then waited for a CPU while the woken receiver ran): every order of a batch is sent
+when its last one is.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Placer:
         submitted: list[tuple[str, int]] = []  # journaled as sent once all are placed
         try:
             # the batch's messages leave in one socket write when the block ends
-            with one_write(self.ib.client):
+            with one_write(self.ib.client) as write:
                 for item in staged.batch:
                     ref = item.ref
                     rec = written.get(ref)
@@ -100,7 +102,9 @@ class Placer:
                     plans.append(item.plan)
                     sent.append(ref)
         finally:  # what reached IB is journaled as sent even if a later send raised
-            now = time.perf_counter()  # the orders left in the write just made
+            now = time.perf_counter() if write.at is None else write.at  # the orders left
+            if write.at is not None:
+                self.stats.write_wait.add(write.waited)
             orders = self.book.orders
             for ref, _ in submitted:  # the fill latency starts at that write too
                 orders[ref].sent_at = now

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from stratvector.gateway.trader import Trader
 
 RUNNER_PHASES = ("wait", "start", "targets", "gather", "sizing")  # StrategyRunner.timing
-EXECUTOR_PHASES = ("checks", "intent", "intent_cpu", "place")  # ExecStats
+EXECUTOR_PHASES = ("checks", "intent", "intent_cpu", "place", "write_wait")  # ExecStats
 
 
 def phase_timing(trader: Trader, q: float) -> dict[str, float | None]:

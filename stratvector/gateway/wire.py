@@ -32,15 +32,29 @@ per order, some decisions had the trader off the CPU between its sends (placemen
 ~0.1 ms CPU took ~0.3 ms wall), most likely while the woken receiver ran on its core. The
 messages are ib_async's own framed bytes, in order; only their grouping into writes
 changes.
+
+The block yields a :class:`Sent`: when its write handed the bytes over (``at``), and
+how long the trader then waited inside that write for a CPU (``waited``). On loopback
+the write delivers the bytes to the receiver's socket and wakes the receiver, which
+Linux often runs on the writer's core at once: the writer gets its CPU back only when
+the receiver yields it. In an instrumented benchmark run the nine slowest writes took
+0.6-1.5 ms, all but ~0.05 ms of it waiting for the CPU, and returned after ibsim had
+handled the batch's first order (0.2 ms after the write began) and its last (0.5-1.3
+ms); a write that kept its CPU took 0.05 ms. That wait is the receiver's work, not the
+orders': ``at`` counts the write's own CPU time, not the wait. Messages ib_async's
+throttle holds back (more than 45 requests in a second) leave later than ``at``; the
+benchmark's end-to-end times, taken by ibsim, would show such a delay.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 import types
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import ib_async
@@ -148,24 +162,45 @@ def library_text(fields: tuple[Any, ...], make_empty: bool = True) -> str:
     return sent[0]
 
 
+@dataclass
+class Sent:
+    """A :func:`one_write` block's write, once made: ``at`` (``time.perf_counter``) is
+    when it handed the bytes over, the write's start plus its own CPU time (the copy and,
+    on loopback, the delivery to the receiver's socket), and ``waited`` the rest of the
+    write, the seconds this thread then waited for a CPU. ``at`` stays None when the
+    block wrote nothing (no message, no socket) or joined an outer block's write."""
+
+    at: float | None = None
+    waited: float = 0.0
+
+
 @contextmanager
-def one_write(client: Client) -> Iterator[None]:
+def one_write(client: Client) -> Iterator[Sent]:
     """Hold the messages ``client`` sends inside the block and write them to its socket
     in one write when the block ends, normally or not (what ib_async believes it sent
-    is sent). Re-entrant: an inner block adds to the outer one's write. Messages ib_async's
-    throttle defers are sent by its timer after the block, in their order. With no
-    socket at the end (a disconnect), nothing is written, as ib_async's own write would
-    do."""
+    is sent); the :class:`Sent` yielded says when. Re-entrant: an inner block adds to
+    the outer one's write. Messages ib_async's throttle defers are sent by its timer
+    after the block, in their order. With no socket at the end (a disconnect), nothing
+    is written, as ib_async's own write would do. asyncio writes to the socket at once
+    when it has room (a decision's orders are a few kB); what it cannot take it sends
+    later from the event loop, after ``at``."""
+    sent = Sent()
     conn = client.conn
     if "sendMsg" in vars(conn):  # inside an outer block already
-        yield
+        yield sent
         return
     held: list[bytes] = []
     conn.sendMsg = held.append
     try:
-        yield
+        yield sent
     finally:
         del conn.sendMsg
         if held and conn.transport is not None:
-            type(conn).sendMsg(conn, b"".join(held))
+            data = b"".join(held)
+            cpu = time.thread_time()
+            start = time.perf_counter()
+            type(conn).sendMsg(conn, data)
+            wall = time.perf_counter() - start
+            used = min(time.thread_time() - cpu, wall)
+            sent.at, sent.waited = start + used, wall - used
             conn.numMsgSent += len(held) - 1  # ib_async counts messages, not writes

@@ -111,12 +111,14 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
                 per_decision[-1][1].append(_frames(bytes(data)))
             return write(data)
 
+        timed_before = trader.executor.stats.write_wait.total  # writes before these
         runner._decide = timed_decide
         trader.ib.placeOrder = recorded_place
         transport.write = recorded_write
         await step(sim, trader, 60)
         status = trader.status()
         shown = repr(trader.ib.trades()[-1])
+        timed_writes = trader.executor.stats.write_wait.total - timed_before
     assert status["journal_inline_calls"] > 0
     # the trader installed the short order reprs ib_async's event logs are built with
     assert shown.startswith(("Trade(AAA ", "Trade(BBB ")), shown
@@ -128,6 +130,8 @@ async def test_orders_committed_inline_are_placed_in_the_callback_that_decided_t
     for refs, writes in per_decision:
         assert writes == ([len(refs)] if refs else []), (refs, writes)
     assert any(len(refs) > 1 for refs, _ in per_decision)
+    # and each of those writes gave its orders their send time
+    assert timed_writes == sum(1 for refs, _ in per_decision if refs)
 
 
 def _frames(data: bytes) -> int:

@@ -10,6 +10,7 @@ import enum
 import logging
 import math
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -148,13 +149,15 @@ def test_a_library_that_encodes_differently_keeps_its_own_encoder(
 
 
 class _Transport:
-    """Records the socket writes of a connection."""
+    """Records the socket writes of a connection; ``during`` runs inside each write."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
+        self.during: Callable[[], None] = lambda: None
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
+        self.during()
 
 
 @pytest.fixture
@@ -219,3 +222,43 @@ def test_one_write_sends_what_was_placed_before_an_error_and_nothing_when_gone(
         client.send(2, "lost")
         client.conn.transport = None  # the socket closed meanwhile
     assert len(transport.writes) == 1 and client.conn.numMsgSent == 1
+
+
+def _busy(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_a_write_is_sent_after_its_own_work_not_after_a_wait_for_the_cpu(connected) -> None:
+    # a receiver woken by the write and run on the writer's core takes the CPU until
+    # it yields: the writer waits inside its write, off the CPU, as in a sleep here
+    client, transport = connected()
+    transport.during = lambda: time.sleep(0.2)
+    before = time.perf_counter()
+    with wire.one_write(client) as sent:
+        client.send(1, "order")
+    after = time.perf_counter()
+    assert len(transport.writes) == 1 and sent.at is not None
+    assert before <= sent.at < before + 0.1 and sent.waited >= 0.15
+    assert after - before >= 0.2  # the block did last the whole write
+
+    transport.during = lambda: _busy(0.1)  # the write's own work counts
+    before = time.perf_counter()
+    with wire.one_write(client) as sent:
+        client.send(2, "order")
+    assert sent.at is not None and before + 0.1 <= sent.at <= time.perf_counter()
+
+
+def test_a_block_that_wrote_nothing_has_no_send_time(connected) -> None:
+    client, transport = connected()
+    with wire.one_write(client) as sent:
+        pass  # nothing to send
+    assert sent.at is None
+    with wire.one_write(client) as outer, wire.one_write(client) as inner:
+        client.send(1, "order")
+    assert inner.at is None and outer.at is not None  # the outer block made the write
+    with wire.one_write(client) as sent:
+        client.send(2, "lost")
+        client.conn.transport = None  # the socket closed meanwhile
+    assert sent.at is None and len(transport.writes) == 1
