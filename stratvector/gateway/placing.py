@@ -102,8 +102,10 @@ class Placer:
                     plans.append(item.plan)
                     sent.append(ref)
         finally:  # what reached IB is journaled as sent even if a later send raised
-            now = time.perf_counter() if write.at is None else write.at  # the orders left
-            if write.at is not None:
+            if write.at is None:  # nothing written (or an outer block writes it)
+                now = time.perf_counter()
+            else:  # the instant the write handed the orders over
+                now = write.at
                 self.stats.write_wait.add(write.waited)
             orders = self.book.orders
             for ref, _ in submitted:  # the fill latency starts at that write too
