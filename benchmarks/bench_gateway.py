@@ -303,6 +303,7 @@ async def _run(
         "rss_median_during_replay_mb": round(float(np.median(rss_samples)) / 1024, 1)
         if rss_samples
         else None,
+        "kernels_compiled_in_trader": final.get("kernels_compiled"),
         "trader_exit_code": code,
         "decisions": final.get("decisions"),
         "intent_commits_inline": final.get("journal_inline_calls"),

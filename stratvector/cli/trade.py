@@ -87,6 +87,7 @@ def cmd_trade(args: argparse.Namespace) -> int:
         port=args.port,
         client_id=args.client_id,
         journal_url=journal_url,
+        compile_in_child=True,
     )
     show = not args.no_status and sys.stderr.isatty()
     # The journal threads run Python (SQLAlchemy) while the event loop reads IB's socket:

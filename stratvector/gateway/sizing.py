@@ -123,7 +123,7 @@ class StrategyLedger:
 
         The first numba kernel a process calls loads numba's code generator and its
         registries (~55 MB and ~0.2 s, once per process); the trader primes its ledgers
-        when it starts, so that cost falls before its memory release
+        at its first sync, so that cost falls before its memory release
         (:mod:`stratvector.memory`) instead of into the first bar's decision. The calls use
         this ledger's own argument types (empty arrays), so they load the cached
         specializations :meth:`decide` and :meth:`settle` use, and change no state.

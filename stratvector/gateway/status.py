@@ -57,6 +57,7 @@ def snapshot(trader: Trader) -> dict[str, Any]:
         "equity": {sid: r.ledger.equity for sid, r in runners.items()},
         "positions": {sid: r.ledger.positions() for sid, r in runners.items()},
         "bars_closed_by_timer": sum(f.timer_closes for f in feeds),
+        "kernels_compiled": trader.compiles.compiled,
         "bar_revisions_after_decision": sum(f.revisions for f in feeds),
         "journal_failures": trader.jq.failures,
         "journal_inline_calls": trader.jq.inline_calls,

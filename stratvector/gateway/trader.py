@@ -57,6 +57,7 @@ from stratvector.gateway.guard import AccountView, Guard
 from stratvector.gateway.history import HistoryScheduler
 from stratvector.gateway.housekeeping import GcPause, forget_settled_orders, release_memory
 from stratvector.gateway.journal_queue import JournalQueue
+from stratvector.gateway.kernels import CompileCount, compile_in_child
 from stratvector.gateway.pacing import DEFAULT_POLICY, PacingPolicy
 from stratvector.gateway.reconcile import Reconciler, ReconcileReport
 from stratvector.gateway.restore import load_journal, preflight_journal
@@ -83,7 +84,10 @@ class Trader:
     ``port``, ``client_id`` and ``journal_url`` override the config. ``on_order_latency``
     receives each order's seconds from ``placeOrder`` to IB's ``Filled`` (the
     ``order_latency_seconds`` metric). ``clock`` (wall time) and ``rng`` make the
-    restart window and the backoff jitter testable.
+    restart window and the backoff jitter testable. ``compile_in_child`` has numba
+    compile what its cache lacks in a child process while it connects
+    (:mod:`stratvector.gateway.kernels`), so this process only loads kernels and keeps
+    compilation's memory out of its peak (the CLI's choice; tests leave it off).
     """
 
     def __init__(
@@ -101,8 +105,11 @@ class Trader:
         rng: random.Random | None = None,
         halt_poll: float = 1.0,
         on_order_latency: Callable[[float], None] | None = None,
+        compile_in_child: bool = False,
     ) -> None:
-        self.specs, self.run_settings = build_specs(list(configs))
+        self._configs = list(configs)
+        self._compile_in_child = compile_in_child
+        self.specs, self.run_settings = build_specs(self._configs)
         g = self.run_settings.gateway
         self.mode = mode or safety.resolve_mode(g.mode, g.account, None, None)
         self.endpoint = Endpoint(
@@ -229,6 +236,9 @@ class Trader:
         self._warm = False
         self._stopping = False
         self._housekeeper: asyncio.Task[None] | None = None
+        # kernels compiled in this process (not loaded from numba's cache) while trading
+        self.compiles = CompileCount()
+        self._kernels: asyncio.Future[int | None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -240,10 +250,9 @@ class Trader:
             preflight_journal(self.journal, self._journal_url)
             ib_repr.install()  # ib_async's order-event logs: a line each, not a full repr
             wire.install(self.ib.client)  # its messages encoded in half the time, same bytes
-            # numba's start-up now (its first kernel), then the start-up's code pages out
-            for ledger in self.ledgers.values():
-                ledger.prime()
-            release_file_pages()
+            self.compiles.start()
+            if self._compile_in_child:  # while connecting and qualifying the contracts
+                self._kernels = asyncio.ensure_future(compile_in_child(self._configs))
             self.jq.start()
             try:
                 await self.supervisor.start()
@@ -287,6 +296,12 @@ class Trader:
         for runner in self.runners.values():
             runner.cancel()
         self.gc_pause.close()
+        self.compiles.stop()
+        if self._kernels is not None:
+            self._kernels.cancel()  # kills the child
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kernels
+            self._kernels = None
         await self.supervisor.stop()
         await self.guard.stop()
         if self._housekeeper is not None:
@@ -327,6 +342,18 @@ class Trader:
         self.executor.account = self.reconciler.account = self.view.account = self.account
         await self.contracts.qualify(ib, g.request_timeout)
         if not self._loaded:
+            if self._kernels is not None:
+                # before the journal's fills reach the ledgers (their first kernels)
+                if not self._kernels.done():
+                    self.state.set(State.SYNCING, "compiling kernels")
+                await asyncio.shield(self._kernels)  # a sync cut short waits again
+                self._kernels = None
+                self.state.set(State.SYNCING, reason)
+            # numba's start-up now (its first kernels), then the start-up's code pages out,
+            # before the history's frames add to the peak
+            for ledger in self.ledgers.values():
+                ledger.prime()
+            release_file_pages()
             # opened only now: a run that cannot trade (unknown symbol, wrong account,
             # unreachable Gateway) leaves no journal behind
             await asyncio.to_thread(self.journal.open)

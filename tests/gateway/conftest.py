@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import inspect
 import json
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,70 @@ def ib_errors(transcript: Path, code: int) -> set[int]:
         if msg["dir"] == "out" and f[:1] == ["4"] and len(f) > 3 and f[3] == str(code):
             out.add(int(f[2]))
     return out
+
+
+# ---------------------------------------------------------------------- a trading process
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def spawn_trader(
+    cfg: Path, port: int, status: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``stratvector trade CFG`` in its own process, keeping its status in ``status``."""
+    code = "import sys; from stratvector.cli import main; sys.exit(main(sys.argv[1:]))"
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "trade",
+        str(cfg),
+        "--port",
+        str(port),
+        "--status-file",
+        str(status),
+        "--no-status",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def wait_status(
+    status: Path,
+    proc: asyncio.subprocess.Process,
+    pred: Callable[[dict[str, Any]], bool],
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """The trading process's first status for which ``pred`` holds (fails if it exits)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        if proc.returncode is not None:
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"trader exited {proc.returncode}: {err.decode()[-2000:]}")
+        try:
+            s = json.loads(status.read_text())
+            if pred(s):
+                return s
+        except (OSError, ValueError):
+            pass
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for the trader's status ({status})")
+        await asyncio.sleep(0.02)
+
+
+def done_with(t: int) -> Callable[[dict[str, Any]], bool]:
+    """A status that has seen bar time ``t`` on every symbol and has nothing in flight."""
+    return lambda s: (
+        s["state"] in ("ready", "halted")
+        and s["quiet"]
+        and all((v or 0) >= t for v in s["latest"].values())
+    )
+
+
+async def step_process(sim: IBSim, status: Path, proc: asyncio.subprocess.Process) -> None:
+    """Close one bar in ibsim and wait until the trading process is done with it."""
+    assert await sim.advance(1) == 1
+    await wait_status(status, proc, done_with(sim.ctx.clock.last_closed_time()))

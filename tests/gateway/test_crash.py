@@ -5,12 +5,8 @@ zero duplicate orders, and the backtest's fills."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from stratvector.config import load_config
 from stratvector.store import Journal
@@ -18,72 +14,19 @@ from tests.gateway.conftest import (
     assert_books_agree,
     assert_parity,
     backtest_reference,
+    done_with,
     journal_fills,
     make_trader,
     running_sim,
     settle,
     sim_costs,
+    spawn_trader,
     step,
+    step_process,
+    wait_status,
     write_bars,
     write_config,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _spawn(cfg: Path, port: int, status: Path) -> asyncio.subprocess.Process:
-    code = "import sys; from stratvector.cli import main; sys.exit(main(sys.argv[1:]))"
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        "trade",
-        str(cfg),
-        "--port",
-        str(port),
-        "--status-file",
-        str(status),
-        "--no-status",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _wait_status(
-    status: Path,
-    proc: asyncio.subprocess.Process,
-    pred: Callable[[dict[str, Any]], bool],
-    timeout: float = 30.0,
-) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        if proc.returncode is not None:
-            err = await proc.stderr.read() if proc.stderr else b""
-            raise AssertionError(f"trader exited {proc.returncode}: {err.decode()[-2000:]}")
-        try:
-            s = json.loads(status.read_text())
-            if pred(s):
-                return s
-        except (OSError, ValueError):
-            pass
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for the trader's status ({status})")
-        await asyncio.sleep(0.02)
-
-
-def _done_with(t: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda s: (
-        s["state"] in ("ready", "halted")
-        and s["quiet"]
-        and all((v or 0) >= t for v in s["latest"].values())
-    )
-
-
-async def _step_proc(sim, status: Path, proc) -> None:
-    assert await sim.advance(1) == 1
-    await _wait_status(status, proc, _done_with(sim.ctx.clock.last_closed_time()))
 
 
 async def test_kill_9_between_intent_and_fill_then_restart(tmp_path: Path) -> None:
@@ -92,10 +35,10 @@ async def test_kill_9_between_intent_and_fill_then_restart(tmp_path: Path) -> No
     status = tmp_path / "status.json"
     async with running_sim(tmp_path / "bars", start=30, **sim_costs(load_config(cfg))) as sim:
         first = sim.ctx.clock.last_closed_time()
-        proc = await _spawn(cfg, sim.port, status)
-        await _wait_status(status, proc, _done_with(first))
+        proc = await spawn_trader(cfg, sim.port, status)
+        await wait_status(status, proc, done_with(first))
         for _ in range(60):
-            await _step_proc(sim, status, proc)
+            await step_process(sim, status, proc)
             if sim.ctx.book.working():
                 break
         working = sim.ctx.book.working()
@@ -107,11 +50,11 @@ async def test_kill_9_between_intent_and_fill_then_restart(tmp_path: Path) -> No
         assert await proc.wait() == -signal.SIGKILL
         status.unlink()
         assert await sim.advance(1) == 1  # the orders fill while the trader is dead
-        proc = await _spawn(cfg, sim.port, status)
-        s = await _wait_status(status, proc, _done_with(sim.ctx.clock.last_closed_time()))
+        proc = await spawn_trader(cfg, sim.port, status)
+        s = await wait_status(status, proc, done_with(sim.ctx.clock.last_closed_time()))
         assert s["fills"] >= len(working)
         for _ in range(30):
-            await _step_proc(sim, status, proc)
+            await step_process(sim, status, proc)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
         bt = backtest_reference(cfg, sim, first)
