@@ -31,6 +31,11 @@ mapped library files, which the trader releases after start-up: see
 :mod:`stratvector.memory`). The bar of the trader's first decision (every symbol enters at once, ~N orders behind the
 throttle) is reported apart from the steady state.
 
+It also reports how many numba kernels the trading process compiled itself
+(``kernels_compiled_in_trader``: 0 when ``stratvector trade``'s child process compiled
+what numba's cache lacked, see :mod:`stratvector.gateway.kernels`); run it on a fresh
+checkout to see the first start's memory.
+
 The benchmark watches the trader through its status file, kept on ``/dev/shm`` (see
 :func:`probe_dir`; ``--status-on-disk`` keeps it beside the journal).
 
